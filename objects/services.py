@@ -1,0 +1,402 @@
+"""The one service layer for every object read and write.
+
+The pane, the admin and the management commands call these functions; none of them touches the
+object Storage or a blob key. Writes follow one pattern, which is what keeps stored objects whole:
+
+1. stream the new bytes to a fresh blob key, computing size, MD5 and CRC32C on the way;
+2. in one short transaction, check preconditions and point the object row at the new blob;
+3. after commit, delete the blob the row pointed at before.
+
+A request that dies in step 1 leaves only an unreferenced blob and the previous object intact;
+no reader ever sees a half-written object.
+"""
+
+import base64
+import hashlib
+import logging
+import mimetypes
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+import google_crc32c
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+from django.db import IntegrityError, transaction
+from django.db.models import Count, QuerySet, Sum
+from django.utils import timezone
+
+from buckets.models import Bucket
+
+from .listing import ListPage, objects_list
+from .models import Object
+from .names import InvalidObjectName, successor, validate_object_name
+
+__all__ = [
+    "InvalidObjectName",
+    "ListPage",
+    "ObjectNotFound",
+    "ObjectTooLarge",
+    "PreconditionFailed",
+    "Preconditions",
+    "bucket_delete",
+    "bucket_stats",
+    "folder_create",
+    "folder_delete",
+    "object_delete",
+    "object_get",
+    "object_open",
+    "object_patch",
+    "object_upload",
+    "objects_count_under",
+    "objects_list",
+]
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1024 * 1024
+_DELETE_BATCH = 500
+
+
+class ObjectNotFound(Exception):
+    def __init__(self, bucket: Bucket, name: str) -> None:
+        super().__init__(f"No such object: {bucket.bucket_id}/{name}")
+        self.bucket = bucket
+        self.name = name
+
+
+class ObjectTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The object is larger than the limit of {limit} bytes.")
+        self.limit = limit
+
+
+class PreconditionFailed(Exception):
+    def __init__(self) -> None:
+        super().__init__("At least one of the pre-conditions you specified did not hold.")
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """GCS's generation preconditions; ``if_generation_match=0`` means "only if absent"."""
+
+    if_generation_match: int | None = None
+    if_generation_not_match: int | None = None
+    if_metageneration_match: int | None = None
+    if_metageneration_not_match: int | None = None
+
+    def check(self, current: Object | None) -> None:
+        generation = current.generation if current else 0
+        if self.if_generation_match is not None and generation != self.if_generation_match:
+            raise PreconditionFailed
+        if self.if_generation_not_match is not None and generation == self.if_generation_not_match:
+            raise PreconditionFailed
+        if self.if_metageneration_match is not None or self.if_metageneration_not_match is not None:
+            if current is None:
+                raise PreconditionFailed
+            if (
+                self.if_metageneration_match is not None
+                and current.metageneration != self.if_metageneration_match
+            ):
+                raise PreconditionFailed
+            if current.metageneration == self.if_metageneration_not_match:
+                raise PreconditionFailed
+
+
+def _storage() -> Storage:
+    return storages["objstore"]
+
+
+def _new_blob_key(bucket: Bucket) -> str:
+    # Two hex characters of fan-out keep directories small on local disk.
+    token = secrets.token_hex(16)
+    return f"{bucket.bucket_id}/{token[:2]}/{token}"
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+class _HashingReader(File):
+    """Feeds a source stream to Storage.save in bounded chunks while hashing and counting it."""
+
+    def __init__(self, source: Readable, limit: int) -> None:
+        super().__init__(None, name="blob")
+        self._source = source
+        self._limit = limit
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.crc32c = google_crc32c.Checksum()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(CHUNK_SIZE if size is None or size < 0 else size)
+        if data:
+            self.size += len(data)
+            if self.size > self._limit:
+                raise ObjectTooLarge(self._limit)
+            self.md5.update(data)
+            self.crc32c.update(data)
+        return data
+
+    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        while data := self.read(chunk_size or CHUNK_SIZE):
+            yield data
+
+    def multiple_chunks(self, chunk_size: int | None = None) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _write_blob(bucket: Bucket, source: Readable) -> tuple[str, _HashingReader]:
+    """Stream ``source`` to a new blob. On any failure the partial blob is removed."""
+    storage = _storage()
+    key = _new_blob_key(bucket)
+    reader = _HashingReader(source, settings.OBJSTORE_MAX_OBJECT_SIZE)
+    try:
+        saved = storage.save(key, reader)
+    except BaseException:
+        _delete_blobs([key])
+        raise
+    assert saved == key, "the object storage renamed a generated blob key"
+    return key, reader
+
+
+def _delete_blobs(keys: Iterable[str]) -> None:
+    storage = _storage()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except Exception:  # an orphan blob is harmless; objstore_gc removes it later
+            logger.warning("could not delete blob %s", key, exc_info=True)
+
+
+def _delete_blobs_after_commit(keys: list[str]) -> None:
+    if keys:
+        transaction.on_commit(lambda: _delete_blobs(keys))
+
+
+def _next_generation(current: Object | None) -> int:
+    # Microseconds since the epoch, as GCS does, but strictly increasing per name.
+    now = time.time_ns() // 1000
+    return max(now, current.generation + 1) if current else now
+
+
+def guess_content_type(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def object_upload(
+    *,
+    bucket: Bucket,
+    name: str,
+    stream: Readable,
+    content_type: str | None = None,
+    metadata: dict[str, str] | None = None,
+    preconditions: Preconditions = Preconditions(),
+) -> Object:
+    """Store ``stream`` as ``name``, replacing any object of that name atomically."""
+    validate_object_name(name)
+    key, reader = _write_blob(bucket, stream)
+    try:
+        return _commit_blob(
+            bucket=bucket,
+            name=name,
+            key=key,
+            size=reader.size,
+            md5_hash=_b64(reader.md5.digest()),
+            crc32c=_b64(reader.crc32c.digest()),
+            content_type=content_type or guess_content_type(name),
+            metadata=metadata or {},
+            preconditions=preconditions,
+        )
+    except BaseException:
+        _delete_blobs([key])
+        raise
+
+
+def _commit_blob(
+    *,
+    bucket: Bucket,
+    name: str,
+    key: str,
+    size: int,
+    md5_hash: str,
+    crc32c: str,
+    content_type: str,
+    metadata: dict[str, str],
+    preconditions: Preconditions,
+) -> Object:
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                current = (
+                    Object.objects.select_for_update().filter(bucket=bucket, name=name).first()
+                )
+                preconditions.check(current)
+                now = timezone.now()
+                obj = current or Object(bucket=bucket, name=name)
+                old_key = current.blob_key if current else None
+                obj.generation = _next_generation(current)
+                obj.metageneration = 1
+                obj.size = size
+                obj.md5_hash = md5_hash
+                obj.crc32c = crc32c
+                obj.content_type = content_type
+                obj.content_encoding = ""
+                obj.cache_control = ""
+                obj.component_count = None
+                obj.metadata = metadata
+                obj.blob_key = key
+                obj.created = now  # every generation is a new object to GCS
+                obj.updated = now
+                obj.save()
+                _delete_blobs_after_commit([old_key] if old_key else [])
+                return obj
+        except IntegrityError:
+            # Another writer created the same name between our read and insert; read again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def object_get(*, bucket: Bucket, name: str) -> Object:
+    try:
+        return Object.objects.get(bucket=bucket, name=name)
+    except Object.DoesNotExist:
+        raise ObjectNotFound(bucket, name) from None
+
+
+def object_open(obj: Object) -> IO[bytes]:
+    """Open the object's bytes for streaming. The caller closes the returned file."""
+    return _storage().open(obj.blob_key, "rb")
+
+
+PATCHABLE_FIELDS = frozenset({"content_type", "content_encoding", "cache_control", "metadata"})
+
+
+def object_patch(
+    *,
+    bucket: Bucket,
+    name: str,
+    changes: dict[str, object],
+    preconditions: Preconditions = Preconditions(),
+) -> Object:
+    """Change an object's metadata (not its bytes) and bump its metageneration, atomically."""
+    unknown = set(changes) - PATCHABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not patchable: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        current = Object.objects.select_for_update().filter(bucket=bucket, name=name).first()
+        if current is None:
+            raise ObjectNotFound(bucket, name)
+        preconditions.check(current)
+        if changes:
+            for field_name, value in changes.items():
+                setattr(current, field_name, value)
+            current.metageneration += 1
+            current.updated = timezone.now()
+            current.save(update_fields=[*changes, "metageneration", "updated"])
+        return current
+
+
+def object_delete(
+    *, bucket: Bucket, name: str, preconditions: Preconditions = Preconditions()
+) -> None:
+    with transaction.atomic():
+        current = Object.objects.select_for_update().filter(bucket=bucket, name=name).first()
+        if current is None:
+            raise ObjectNotFound(bucket, name)
+        preconditions.check(current)
+        current.delete()
+        _delete_blobs_after_commit([current.blob_key])
+
+
+def folder_create(*, bucket: Bucket, prefix: str) -> Object:
+    """Create the zero-byte ``prefix`` placeholder that keeps an empty folder listed."""
+    if not prefix.endswith("/"):
+        prefix += "/"
+    validate_object_name(prefix)
+    existing = Object.objects.filter(bucket=bucket, name=prefix).first()
+    if existing is not None:
+        return existing
+    return object_upload(bucket=bucket, name=prefix, stream=_EMPTY, content_type="text/plain")
+
+
+class _Empty:
+    def read(self, size: int = -1, /) -> bytes:
+        return b""
+
+
+_EMPTY = _Empty()
+
+
+def _objects_under(bucket: Bucket, prefix: str) -> QuerySet[Object]:
+    """Objects whose name starts with ``prefix``, as one range scan of the (bucket, name) index."""
+    rows = Object.objects.filter(bucket=bucket)
+    if prefix:
+        rows = rows.filter(name__gte=prefix)
+        if (upper := successor(prefix)) is not None:
+            rows = rows.filter(name__lt=upper)
+    return rows
+
+
+def _delete_range(bucket: Bucket, prefix: str) -> int:
+    """Delete every object whose name starts with ``prefix`` (all objects if it is empty)."""
+    rows = _objects_under(bucket, prefix)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            batch = list(rows.order_by("name").values_list("pk", "blob_key")[:_DELETE_BATCH])
+            if not batch:
+                return deleted
+            Object.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+            _delete_blobs_after_commit([key for _, key in batch])
+        deleted += len(batch)
+
+
+def folder_delete(*, bucket: Bucket, prefix: str) -> int:
+    """Delete everything under the folder ``prefix`` (which ends in ``/``); returns the count.
+
+    ``photos/2024/`` never matches ``photos/2024-old/...``: the range ends at the successor of
+    the whole prefix, slash included.
+    """
+    if not prefix.endswith("/"):
+        raise InvalidObjectName("A folder name ends with '/'.", code="not_folder")
+    validate_object_name(prefix)
+    return _delete_range(bucket, prefix)
+
+
+def bucket_delete(*, bucket: Bucket) -> int:
+    """Delete the bucket, its objects and their bytes; returns how many objects went."""
+    deleted = _delete_range(bucket, "")
+    with transaction.atomic():
+        # Anything uploaded while we were emptying goes with the row (CASCADE); collect its blobs.
+        late = list(Object.objects.filter(bucket=bucket).values_list("blob_key", flat=True))
+        bucket.delete()
+        _delete_blobs_after_commit(late)
+    return deleted + len(late)
+
+
+@dataclass(frozen=True)
+class BucketStats:
+    object_count: int
+    total_size: int
+
+
+def bucket_stats(*, bucket: Bucket) -> BucketStats:
+    totals = Object.objects.filter(bucket=bucket).aggregate(count=Count("pk"), size=Sum("size"))
+    return BucketStats(object_count=totals["count"], total_size=totals["size"] or 0)
+
+
+def objects_count_under(*, bucket: Bucket, prefix: str) -> int:
+    return _objects_under(bucket, prefix).count()

@@ -1,0 +1,300 @@
+"""The Objects tab of the pane: browse, upload, create folders, delete and download.
+
+Every state change is a POST on a real form (CSRF-protected); htmx requests get the listing
+partial back, plain form posts a redirect, so the pane also works without JavaScript.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from buckets.access import get_bucket_for_user
+from buckets.models import Bucket
+
+from . import services
+from .listing import InvalidPageToken
+from .models import Object
+
+
+@dataclass(frozen=True)
+class Crumb:
+    label: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class FolderRow:
+    prefix: str
+
+    @property
+    def label(self) -> str:
+        return self.prefix.rstrip("/").rsplit("/", 1)[-1] + "/"
+
+
+def _breadcrumbs(prefix: str) -> list[Crumb]:
+    crumbs = []
+    start = 0
+    while (cut := prefix.find("/", start)) >= 0:
+        crumbs.append(Crumb(label=prefix[start:cut] or "(empty)", prefix=prefix[: cut + 1]))
+        start = cut + 1
+    return crumbs
+
+
+def _folder_prefix(value: str) -> str:
+    """The folder a request talks about: empty (the root) or a name ending in '/'."""
+    if value and not value.endswith("/"):
+        value += "/"
+    return value
+
+
+def browser_url(bucket: Bucket, prefix: str = "", **extra: str) -> str:
+    query = {"prefix": prefix, **extra} if prefix else extra
+    url = reverse("object_browser", args=[bucket.bucket_id])
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _listing_context(request: HttpRequest, bucket: Bucket, prefix: str, token: str = "") -> dict:
+    try:
+        page = services.objects_list(
+            bucket=bucket,
+            prefix=prefix,
+            delimiter="/",
+            max_results=settings.OBJSTORE_PAGE_SIZE,
+            page_token=token,
+        )
+    except InvalidPageToken:
+        page = services.objects_list(
+            bucket=bucket, prefix=prefix, delimiter="/", max_results=settings.OBJSTORE_PAGE_SIZE
+        )
+        token = ""
+    # The folder's own placeholder object ("photos/" inside "photos/") is the folder itself.
+    files = [obj for obj in page.objects if obj.name != prefix]
+    return {
+        "bucket": bucket,
+        "prefix": prefix,
+        "crumbs": _breadcrumbs(prefix),
+        "folders": [FolderRow(p) for p in page.prefixes],
+        "files": files,
+        "is_continuation": bool(token),
+        "next_url": (
+            browser_url(bucket, prefix, page_token=page.next_page_token)
+            if page.next_page_token
+            else ""
+        ),
+        "listing_url": browser_url(bucket, prefix),
+        "max_upload_size": settings.OBJSTORE_MAX_OBJECT_SIZE,
+    }
+
+
+def _render_listing(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200):
+    return render(
+        request,
+        "objects/browser.html#listing",
+        _listing_context(request, bucket, prefix),
+        status=status,
+    )
+
+
+def _done(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200) -> HttpResponse:
+    """After a change: the fresh listing for htmx, a redirect (POST/redirect/GET) otherwise."""
+    if request.htmx:
+        return _render_listing(request, bucket, prefix, status=status)
+    return redirect(browser_url(bucket, prefix))
+
+
+@require_GET
+@login_required
+def object_browser(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    bucket = get_bucket_for_user(request, bucket_id)
+    prefix = _folder_prefix(request.GET.get("prefix", ""))
+    token = request.GET.get("page_token", "")
+    context = _listing_context(request, bucket, prefix, token)
+    if request.htmx and token:
+        # "Load more": only the next rows, appended in place of the button.
+        return render(request, "objects/browser.html#more-rows", context)
+    if request.htmx and request.htmx.target == "listing":
+        return render(request, "objects/browser.html#listing", context)
+    context.update({"buckets": request.user.buckets.all(), "tab": "objects"})
+    return render(request, "objects/browser.html", context)
+
+
+def _upload_name(prefix: str, relative_path: str, filename: str) -> str:
+    # Browsers send "folder/sub/file.txt" for folder uploads; keep it under the current folder.
+    return prefix + (relative_path.lstrip("/") or filename)
+
+
+@require_POST
+@login_required
+def object_upload(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    """Upload one or more files. The pane's script sends one file per request (for progress)
+    and asks for JSON; a plain form may send several and gets a redirect with messages."""
+    bucket = get_bucket_for_user(request, bucket_id)
+    prefix = _folder_prefix(request.POST.get("prefix", ""))
+    files = request.FILES.getlist("files")
+    paths = request.POST.getlist("paths")
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if not files:
+        error = "Choose at least one file to upload."
+        if wants_json:
+            return JsonResponse({"error": error}, status=400)
+        messages.error(request, error)
+        return redirect(browser_url(bucket, prefix))
+
+    results = []
+    status = 200
+    for index, upload in enumerate(files):
+        relative = paths[index] if index < len(paths) else ""
+        name = _upload_name(prefix, relative, upload.name or "")
+        try:
+            if upload.size is not None and upload.size > settings.OBJSTORE_MAX_OBJECT_SIZE:
+                raise services.ObjectTooLarge(settings.OBJSTORE_MAX_OBJECT_SIZE)
+            obj = services.object_upload(
+                bucket=bucket,
+                name=name,
+                stream=upload,
+                content_type=_uploaded_content_type(upload.content_type, name),
+            )
+        except services.InvalidObjectName as exc:
+            status = 400
+            results.append({"name": name, "error": " ".join(exc.messages)})
+        except services.ObjectTooLarge as exc:
+            status = 413
+            results.append({"name": name, "error": _too_large_message(exc.limit)})
+        else:
+            results.append({"name": obj.name, "size": obj.size})
+        finally:
+            upload.close()
+
+    if wants_json:
+        return JsonResponse({"results": results}, status=status)
+    for result in results:
+        if "error" in result:
+            messages.error(request, f"{result['name']}: {result['error']}")
+    stored = sum("error" not in result for result in results)
+    if stored:
+        messages.success(request, f"Uploaded {stored} file{'s' if stored != 1 else ''}.")
+    return redirect(browser_url(bucket, prefix))
+
+
+def _uploaded_content_type(declared: str | None, name: str) -> str:
+    if declared and declared != "application/octet-stream":
+        return declared
+    return services.guess_content_type(name)
+
+
+def _too_large_message(limit: int) -> str:
+    from django.template.defaultfilters import filesizeformat
+
+    return f"This file is larger than the upload limit of {filesizeformat(limit)}."
+
+
+@require_POST
+@login_required
+def folder_create(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    bucket = get_bucket_for_user(request, bucket_id)
+    prefix = _folder_prefix(request.POST.get("prefix", ""))
+    folder = request.POST.get("name", "").strip().strip("/")
+    if not folder:
+        messages.error(request, "Give the folder a name.")
+        return _done(request, bucket, prefix, status=400)
+    try:
+        services.folder_create(bucket=bucket, prefix=f"{prefix}{folder}/")
+    except services.InvalidObjectName as exc:
+        messages.error(request, " ".join(exc.messages))
+        return _done(request, bucket, prefix, status=400)
+    messages.success(request, f"Created folder “{folder}/”.")
+    return _done(request, bucket, prefix)
+
+
+def _confirmed(request: HttpRequest) -> bool:
+    return request.POST.get("confirmed") == "yes"
+
+
+@require_POST
+@login_required
+def object_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    bucket = get_bucket_for_user(request, bucket_id)
+    name = request.POST.get("name", "")
+    prefix = _folder_prefix(request.POST.get("prefix", ""))
+    if not _confirmed(request):
+        return _confirm_page(request, bucket, name, prefix, is_folder=False)
+    try:
+        services.object_delete(bucket=bucket, name=name)
+    except services.ObjectNotFound:
+        messages.error(request, f"“{name}” no longer exists.")
+        return _done(request, bucket, prefix, status=404)
+    messages.success(request, f"Deleted “{name}”.")
+    return _done(request, bucket, prefix)
+
+
+@require_POST
+@login_required
+def folder_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    bucket = get_bucket_for_user(request, bucket_id)
+    folder = request.POST.get("folder", "")
+    prefix = _folder_prefix(request.POST.get("prefix", ""))
+    if not _confirmed(request):
+        return _confirm_page(request, bucket, folder, prefix, is_folder=True)
+    try:
+        count = services.folder_delete(bucket=bucket, prefix=folder)
+    except services.InvalidObjectName as exc:
+        messages.error(request, " ".join(exc.messages))
+        return _done(request, bucket, prefix, status=400)
+    messages.success(
+        request, f"Deleted folder “{folder}” and {count} object{'s' if count != 1 else ''}."
+    )
+    return _done(request, bucket, prefix)
+
+
+def _confirm_page(
+    request: HttpRequest, bucket: Bucket, target: str, prefix: str, *, is_folder: bool
+) -> HttpResponse:
+    """Without JavaScript there is no confirm() dialog: ask on a page of its own."""
+    count = 0
+    if is_folder:
+        count = services.objects_count_under(bucket=bucket, prefix=target)
+    return render(
+        request,
+        "objects/confirm_delete.html",
+        {
+            "bucket": bucket,
+            "buckets": request.user.buckets.all(),
+            "target": target,
+            "prefix": prefix,
+            "is_folder": is_folder,
+            "count": count,
+            "cancel_url": browser_url(bucket, prefix),
+            "tab": "objects",
+        },
+    )
+
+
+@require_GET
+@login_required
+def object_download(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    bucket = get_bucket_for_user(request, bucket_id)
+    name = request.GET.get("name", "")
+    try:
+        obj: Object = services.object_get(bucket=bucket, name=name)
+    except services.ObjectNotFound:
+        return HttpResponse("No such object.", status=404, content_type="text/plain")
+    response = FileResponse(
+        services.object_open(obj),
+        as_attachment=True,
+        filename=obj.basename,
+        content_type=obj.content_type,
+    )
+    response["Content-Length"] = str(obj.size)
+    # Uploaded HTML or SVG must never run on our origin, even if someone opens the URL inline.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-cache"
+    response["ETag"] = f'"{obj.md5_hash or obj.crc32c}"'
+    return response
