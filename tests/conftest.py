@@ -19,7 +19,8 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(autouse=True)
 def blob_dir(settings, tmp_path):
-    """Every test gets its own, empty blob directory."""
+    """Every test gets its own, empty blob directory (and cheap password hashing)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     location = tmp_path / "blobs"
     settings.STORAGES = {
         **settings.STORAGES,

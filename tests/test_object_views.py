@@ -1,0 +1,272 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from objects import services
+from objects.models import Object
+
+from .conftest import put, read, stored_blobs
+
+
+def browser_url(bucket, prefix=""):
+    url = reverse("object_browser", args=[bucket.bucket_id])
+    return f"{url}?prefix={prefix}" if prefix else url
+
+
+def upload_url(bucket):
+    return reverse("object_upload", args=[bucket.bucket_id])
+
+
+# ---- browsing -------------------------------------------------------------------------------
+
+
+def test_the_objects_tab_lists_folders_then_files_with_details(alice_client, bucket):
+    put(bucket, "zeta.txt", b"z" * 2048, content_type="text/plain")
+    put(bucket, "alpha/one.png", b"png")
+    put(bucket, "beta/", b"")
+    response = alice_client.get(browser_url(bucket))
+    assert response.status_code == 200
+    text = response.text
+    assert text.index("alpha/") < text.index("beta/") < text.index("zeta.txt")
+    assert "2.0\xa0KB" in text and "text/plain" in text
+    assert 'aria-label="Delete zeta.txt"' in text
+    assert 'aria-label="Delete alpha/"' in text
+    assert 'aria-label="Download zeta.txt"' in text
+
+
+def test_a_folder_shows_breadcrumbs_and_hides_its_own_placeholder(alice_client, bucket):
+    put(bucket, "photos/2024/", b"")
+    put(bucket, "photos/2024/cat.png", b"meow")
+    response = alice_client.get(browser_url(bucket, "photos/2024/"))
+    text = response.text
+    assert '<nav class="crumbs" aria-label="Breadcrumb">' in text
+    assert f'href="{browser_url(bucket, "photos%2F")}"' in text
+    assert 'aria-current="page">2024</a>' in text
+    assert "cat.png" in text
+    assert 'aria-label="Delete 2024/"' not in text  # the folder is not listed inside itself
+
+
+def test_an_empty_bucket_invites_a_drop(alice_client, bucket):
+    text = alice_client.get(browser_url(bucket)).text
+    assert "This bucket is empty." in text and "Drag and drop" in text
+
+
+def test_the_listing_is_paged_with_load_more(alice_client, bucket, settings):
+    settings.OBJSTORE_PAGE_SIZE = 2
+    for name in ["a", "b", "c"]:
+        put(bucket, name)
+    first = alice_client.get(browser_url(bucket))
+    assert "Load more" in first.text
+    token = first.context["next_url"].split("page_token=")[1]
+    more = alice_client.get(f"{browser_url(bucket)}?page_token={token}", HTTP_HX_REQUEST="true")
+    assert "Load more" not in more.text
+    assert ">c</span>" in more.text and ">a</span>" not in more.text
+    assert "<html" not in more.text  # only rows come back to htmx
+
+
+def test_a_bad_page_token_falls_back_to_the_first_page(alice_client, bucket):
+    put(bucket, "a")
+    response = alice_client.get(f"{browser_url(bucket)}?page_token=garbage!!")
+    assert response.status_code == 200 and ">a</span>" in response.text
+
+
+def test_names_with_html_are_escaped(alice_client, bucket):
+    put(bucket, "<img src=x onerror=alert(1)>.txt")
+    put(bucket, '"><script>alert(2)</script>/x')
+    text = alice_client.get(browser_url(bucket)).text
+    assert "<img src=x" not in text and "<script>alert(2)" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;.txt" in text
+
+
+def test_outsiders_and_anonymous_visitors_see_nothing(client, charlie_client, bucket):
+    put(bucket, "secret.txt")
+    assert charlie_client.get(browser_url(bucket)).status_code == 404
+    response = client.get(browser_url(bucket))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+# ---- uploads ----------------------------------------------------------------------------------
+
+
+def test_upload_several_files_from_a_plain_form(alice_client, bucket):
+    files = [SimpleUploadedFile("a.txt", b"aaa", "text/plain"), SimpleUploadedFile("b.bin", b"\x00\x01")]
+    response = alice_client.post(upload_url(bucket), {"files": files, "prefix": "docs/"})
+    assert response.status_code == 302
+    assert response["Location"] == browser_url(bucket, "docs%2F")
+    assert read(services.object_get(bucket=bucket, name="docs/a.txt")) == b"aaa"
+    assert services.object_get(bucket=bucket, name="docs/a.txt").content_type == "text/plain"
+    assert read(services.object_get(bucket=bucket, name="docs/b.bin")) == b"\x00\x01"
+
+
+def test_the_script_uploads_one_file_with_its_relative_path(alice_client, bucket):
+    response = alice_client.post(
+        upload_url(bucket),
+        {"files": SimpleUploadedFile("b.txt", b"bee"), "paths": "myfolder/sub/b.txt", "prefix": "here/"},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json() == {"results": [{"name": "here/myfolder/sub/b.txt", "size": 3}]}
+    assert read(services.object_get(bucket=bucket, name="here/myfolder/sub/b.txt")) == b"bee"
+
+
+def test_uploading_an_existing_name_replaces_it(alice_client, bucket):
+    put(bucket, "a.txt", b"old")
+    alice_client.post(upload_url(bucket), {"files": SimpleUploadedFile("a.txt", b"new")})
+    assert read(services.object_get(bucket=bucket, name="a.txt")) == b"new"
+    assert Object.objects.filter(bucket=bucket).count() == 1
+
+
+def test_an_invalid_name_gets_a_clear_error(alice_client, bucket, blob_dir):
+    response = alice_client.post(
+        upload_url(bucket),
+        {"files": SimpleUploadedFile("x", b"1"), "paths": "a\nb"},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 400
+    assert "carriage return or line feed" in response.json()["results"][0]["error"]
+    assert not Object.objects.exists() and stored_blobs(blob_dir) == []
+
+
+def test_an_oversize_upload_gets_a_clear_error_and_changes_nothing(alice_client, bucket, blob_dir, settings):
+    settings.OBJSTORE_MAX_OBJECT_SIZE = 4
+    original = put(bucket, "a.txt", b"ok")
+    response = alice_client.post(
+        upload_url(bucket), {"files": SimpleUploadedFile("a.txt", b"too large")}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 413
+    assert "larger than the upload limit of 4\xa0bytes" in response.json()["results"][0]["error"]
+    assert read(services.object_get(bucket=bucket, name="a.txt")) == b"ok"
+    assert stored_blobs(blob_dir) == [original.blob_key]
+
+
+def test_an_upload_without_files_says_so(alice_client, bucket):
+    response = alice_client.post(upload_url(bucket), {}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 400 and "Choose at least one file" in response.json()["error"]
+
+
+def test_outsiders_cannot_upload(charlie_client, client, bucket):
+    assert charlie_client.post(upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}).status_code == 404
+    assert client.post(upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}).status_code == 302
+    assert not Object.objects.exists()
+
+
+def test_upload_is_post_only_and_csrf_protected(alice, alice_client, bucket):
+    assert alice_client.get(upload_url(bucket)).status_code == 405
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    assert strict.post(upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}).status_code == 403
+    assert not Object.objects.exists()
+
+
+def test_a_folder_of_500_files_fits_in_one_plain_form_post(alice_client, bucket):
+    files = [SimpleUploadedFile(f"f{i:03}.txt", b"%d" % i) for i in range(500)]
+    response = alice_client.post(upload_url(bucket), {"files": files})
+    assert response.status_code == 302
+    assert Object.objects.filter(bucket=bucket).count() == 500
+
+
+# ---- folders ----------------------------------------------------------------------------------
+
+
+def test_create_folder_with_htmx_returns_the_fresh_listing(alice_client, bucket):
+    response = alice_client.post(
+        reverse("folder_create", args=[bucket.bucket_id]), {"name": "reports", "prefix": ""}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert 'id="listing"' in response.text and "reports/" in response.text and "<html" not in response.text
+    assert services.object_get(bucket=bucket, name="reports/").size == 0
+
+
+def test_create_folder_inside_a_folder_without_javascript(alice_client, bucket):
+    response = alice_client.post(reverse("folder_create", args=[bucket.bucket_id]), {"name": "2024", "prefix": "photos/"})
+    assert response.status_code == 302
+    assert Object.objects.filter(bucket=bucket, name="photos/2024/").exists()
+
+
+@pytest.mark.parametrize("name", ["", "/", "a\nb"])
+def test_create_folder_refuses_bad_names(alice_client, bucket, name):
+    response = alice_client.post(
+        reverse("folder_create", args=[bucket.bucket_id]), {"name": name}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 400
+    assert 'class="message error"' in response.text
+    assert not Object.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_a_folder_leaves_its_lookalike_alone(alice_client, bucket, blob_dir):
+    for name in ["photos/2024/a.png", "photos/2024/b/c.png", "photos/2024-old/d.png"]:
+        put(bucket, name)
+    response = alice_client.post(
+        reverse("folder_delete", args=[bucket.bucket_id]),
+        {"folder": "photos/2024/", "prefix": "photos/", "confirmed": "yes"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert "Deleted folder “photos/2024/” and 2 objects." in response.text
+    assert list(Object.objects.values_list("name", flat=True)) == ["photos/2024-old/d.png"]
+    assert len(stored_blobs(blob_dir)) == 1
+
+
+def test_delete_without_javascript_asks_first(alice_client, bucket):
+    put(bucket, "photos/a.png")
+    response = alice_client.post(reverse("folder_delete", args=[bucket.bucket_id]), {"folder": "photos/"})
+    assert response.status_code == 200
+    assert "Delete the folder “photos/”?" in response.text and "This deletes 1 object" in response.text
+    assert Object.objects.count() == 1
+    response = alice_client.post(reverse("object_delete", args=[bucket.bucket_id]), {"name": "photos/a.png"})
+    assert "cannot be undone" in response.text and Object.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_a_file(alice_client, bucket, blob_dir):
+    put(bucket, "a.txt")
+    kept = put(bucket, "b.txt")
+    response = alice_client.post(
+        reverse("object_delete", args=[bucket.bucket_id]), {"name": "a.txt", "confirmed": "yes"}
+    )
+    assert response.status_code == 302
+    assert list(Object.objects.values_list("name", flat=True)) == ["b.txt"]
+    assert stored_blobs(blob_dir) == [kept.blob_key]
+
+
+def test_deleting_a_missing_file_says_so(alice_client, bucket):
+    response = alice_client.post(
+        reverse("object_delete", args=[bucket.bucket_id]), {"name": "gone", "confirmed": "yes"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 404 and "no longer exists" in response.text
+
+
+def test_outsiders_cannot_delete(charlie_client, bucket):
+    put(bucket, "a.txt")
+    put(bucket, "f/b.txt")
+    assert charlie_client.post(reverse("object_delete", args=[bucket.bucket_id]), {"name": "a.txt", "confirmed": "yes"}).status_code == 404
+    assert charlie_client.post(reverse("folder_delete", args=[bucket.bucket_id]), {"folder": "f/", "confirmed": "yes"}).status_code == 404
+    assert charlie_client.post(reverse("folder_create", args=[bucket.bucket_id]), {"name": "x"}).status_code == 404
+    assert Object.objects.count() == 2
+
+
+# ---- downloads --------------------------------------------------------------------------------
+
+
+def test_download_streams_the_bytes_as_an_attachment(alice_client, bucket):
+    put(bucket, "docs/résumé 日本.html", b"<h1>hi</h1>", content_type="text/html")
+    response = alice_client.get(reverse("object_download", args=[bucket.bucket_id]), {"name": "docs/résumé 日本.html"})
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"<h1>hi</h1>"
+    assert response["Content-Length"] == "11"
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert "filename*=utf-8''r%C3%A9sum%C3%A9%20%E6%97%A5%E6%9C%AC.html" in disposition
+    # Uploaded HTML never runs on our origin.
+    assert "sandbox" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_download_of_a_missing_or_foreign_object_is_404(alice_client, charlie_client, client, bucket):
+    put(bucket, "a.txt")
+    url = reverse("object_download", args=[bucket.bucket_id])
+    assert alice_client.get(url, {"name": "missing"}).status_code == 404
+    assert charlie_client.get(url, {"name": "a.txt"}).status_code == 404
+    assert client.get(url, {"name": "a.txt"}).status_code == 302

@@ -1,0 +1,227 @@
+"""The service layer: uploads, atomic replace, deletes, folders, buckets and the blob keys."""
+
+import io
+
+import pytest
+
+from buckets.services import bucket_create
+from objects import services
+from objects.models import Object
+
+from .conftest import put, read, stored_blobs
+
+# Old blobs are deleted after commit: run each test in real transactions so those hooks fire.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_upload_stores_bytes_and_checksums(bucket):
+    obj = put(bucket, "hello.txt", b"hello", content_type="text/plain")
+    assert obj.size == 5
+    assert obj.md5_hash == "XUFAKrxLKna5cZ2REBfFkg=="
+    assert obj.crc32c == "mnG7TA=="  # CRC32C (Castagnoli) of "hello", as GCS reports it
+    assert obj.content_type == "text/plain"
+    assert obj.generation > 0 and obj.metageneration == 1
+    assert read(services.object_get(bucket=bucket, name="hello.txt")) == b"hello"
+
+
+def test_content_type_is_guessed_from_the_name(bucket):
+    assert put(bucket, "a.json").content_type == "application/json"
+    assert put(bucket, "a.unknownext").content_type == "application/octet-stream"
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "../../../../tmp/evil", "a/../../b"])
+def test_path_tricks_are_just_names(bucket, blob_dir, tmp_path, name):
+    obj = put(bucket, name, b"data")
+    assert services.object_get(bucket=bucket, name=name).pk == obj.pk
+    # The bytes are under the blob directory at a generated key, nowhere else.
+    blobs = stored_blobs(blob_dir)
+    assert blobs == [obj.blob_key]
+    assert obj.blob_key.startswith(f"{bucket.bucket_id}/")
+    assert ".." not in obj.blob_key and name not in obj.blob_key
+    assert not (tmp_path / "x").exists() and not (tmp_path.parent / "x").exists()
+
+
+def test_replace_swaps_bytes_and_removes_the_old_blob(bucket, blob_dir):
+    first = put(bucket, "doc.txt", b"version 1")
+    second = put(bucket, "doc.txt", b"version 2!")
+    assert second.pk == first.pk
+    assert second.generation > first.generation
+    assert second.blob_key != first.blob_key
+    assert read(services.object_get(bucket=bucket, name="doc.txt")) == b"version 2!"
+    assert stored_blobs(blob_dir) == [second.blob_key]
+    assert Object.objects.filter(bucket=bucket).count() == 1
+
+
+class DiesMidway(io.RawIOBase):
+    """A client that sends some bytes and then disconnects."""
+
+    def __init__(self, good: bytes) -> None:
+        self.good = good
+        self.sent = False
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.sent:
+            self.sent = True
+            return self.good
+        raise ConnectionResetError("client went away")
+
+
+def test_a_request_that_dies_midway_leaves_the_previous_object_intact(bucket, blob_dir):
+    original = put(bucket, "doc.txt", b"the original")
+    with pytest.raises(ConnectionResetError):
+        services.object_upload(bucket=bucket, name="doc.txt", stream=DiesMidway(b"half of the new"))
+    current = services.object_get(bucket=bucket, name="doc.txt")
+    assert current.generation == original.generation
+    assert read(current) == b"the original"
+    assert stored_blobs(blob_dir) == [original.blob_key]  # the partial blob was removed
+
+
+def test_a_new_name_that_dies_midway_is_never_listed(bucket, blob_dir):
+    with pytest.raises(ConnectionResetError):
+        services.object_upload(bucket=bucket, name="new.bin", stream=DiesMidway(b"partial"))
+    assert not Object.objects.filter(bucket=bucket).exists()
+    assert stored_blobs(blob_dir) == []
+
+
+def test_oversize_uploads_are_refused_and_change_nothing(bucket, blob_dir, settings):
+    settings.OBJSTORE_MAX_OBJECT_SIZE = 10
+    original = put(bucket, "doc.txt", b"small")
+    with pytest.raises(services.ObjectTooLarge):
+        put(bucket, "doc.txt", b"x" * 11)
+    assert read(services.object_get(bucket=bucket, name="doc.txt")) == b"small"
+    assert stored_blobs(blob_dir) == [original.blob_key]
+
+
+def test_invalid_names_are_refused_before_anything_is_stored(bucket, blob_dir):
+    with pytest.raises(services.InvalidObjectName):
+        put(bucket, "a\nb")
+    assert stored_blobs(blob_dir) == []
+
+
+def test_uploads_stream_in_bounded_chunks(bucket):
+    class Recorder(io.BytesIO):
+        largest = 0
+
+        def read(self, size=-1):
+            assert size is not None and size > 0, "the whole stream was asked for at once"
+            Recorder.largest = max(Recorder.largest, size)
+            return super().read(size)
+
+    obj = services.object_upload(bucket=bucket, name="big", stream=Recorder(b"z" * 3_000_000))
+    assert obj.size == 3_000_000
+    assert Recorder.largest <= services.CHUNK_SIZE
+
+
+@pytest.mark.parametrize(
+    ("conditions", "allowed"),
+    [
+        (services.Preconditions(if_generation_match=0), False),
+        (services.Preconditions(if_generation_not_match=0), True),
+        (services.Preconditions(if_metageneration_match=1), True),
+        (services.Preconditions(if_metageneration_match=2), False),
+        (services.Preconditions(if_metageneration_not_match=1), False),
+    ],
+)
+def test_preconditions_on_replace(bucket, blob_dir, conditions, allowed):
+    original = put(bucket, "doc", b"old")
+    if allowed:
+        services.object_upload(bucket=bucket, name="doc", stream=io.BytesIO(b"new"), preconditions=conditions)
+        assert read(services.object_get(bucket=bucket, name="doc")) == b"new"
+    else:
+        with pytest.raises(services.PreconditionFailed):
+            services.object_upload(bucket=bucket, name="doc", stream=io.BytesIO(b"new"), preconditions=conditions)
+        assert read(services.object_get(bucket=bucket, name="doc")) == b"old"
+        assert stored_blobs(blob_dir) == [original.blob_key]
+
+
+def test_generation_match_guards_create_and_replace(bucket):
+    created = services.object_upload(
+        bucket=bucket, name="n", stream=io.BytesIO(b"1"), preconditions=services.Preconditions(if_generation_match=0)
+    )
+    replaced = services.object_upload(
+        bucket=bucket, name="n", stream=io.BytesIO(b"2"),
+        preconditions=services.Preconditions(if_generation_match=created.generation),
+    )
+    with pytest.raises(services.PreconditionFailed):
+        services.object_upload(
+            bucket=bucket, name="n", stream=io.BytesIO(b"3"),
+            preconditions=services.Preconditions(if_generation_match=created.generation),
+        )
+    assert read(services.object_get(bucket=bucket, name="n")) == b"2"
+    assert replaced.generation > created.generation
+
+
+def test_delete_removes_row_and_blob(bucket, blob_dir):
+    put(bucket, "a")
+    keep = put(bucket, "b")
+    services.object_delete(bucket=bucket, name="a")
+    assert [o.name for o in Object.objects.filter(bucket=bucket)] == ["b"]
+    assert stored_blobs(blob_dir) == [keep.blob_key]
+    with pytest.raises(services.ObjectNotFound):
+        services.object_delete(bucket=bucket, name="a")
+
+
+def test_delete_honours_preconditions(bucket):
+    obj = put(bucket, "a")
+    with pytest.raises(services.PreconditionFailed):
+        services.object_delete(bucket=bucket, name="a", preconditions=services.Preconditions(if_generation_match=obj.generation + 1))
+    services.object_delete(bucket=bucket, name="a", preconditions=services.Preconditions(if_generation_match=obj.generation))
+    assert not Object.objects.exists()
+
+
+def test_folder_create_makes_a_placeholder_that_lists_as_a_folder(bucket):
+    placeholder = services.folder_create(bucket=bucket, prefix="reports")
+    assert placeholder.name == "reports/" and placeholder.size == 0
+    assert services.objects_list(bucket=bucket, delimiter="/").prefixes == ["reports/"]
+    assert services.folder_create(bucket=bucket, prefix="reports/").pk == placeholder.pk
+
+
+def test_folder_delete_removes_exactly_the_subtree(bucket, blob_dir):
+    for name in ["photos/2024/", "photos/2024/a.png", "photos/2024/deep/b.png", "photos/2024-old/c.png",
+                 "photos/2024", "photos/20240", "other"]:
+        put(bucket, name)
+    assert services.folder_delete(bucket=bucket, prefix="photos/2024/") == 3
+    left = sorted(Object.objects.filter(bucket=bucket).values_list("name", flat=True))
+    assert left == ["other", "photos/2024", "photos/2024-old/c.png", "photos/20240"]
+    assert len(stored_blobs(blob_dir)) == 4
+
+
+def test_folder_delete_needs_a_folder_name(bucket):
+    put(bucket, "abc")
+    with pytest.raises(services.InvalidObjectName):
+        services.folder_delete(bucket=bucket, prefix="ab")
+    assert Object.objects.count() == 1
+
+
+def test_folder_delete_spans_several_batches(bucket, blob_dir, monkeypatch):
+    monkeypatch.setattr(services, "_DELETE_BATCH", 3)
+    for i in range(10):
+        put(bucket, f"f/{i}")
+    put(bucket, "g")
+    assert services.folder_delete(bucket=bucket, prefix="f/") == 10
+    assert [o.name for o in Object.objects.all()] == ["g"]
+    assert len(stored_blobs(blob_dir)) == 1
+
+
+def test_bucket_delete_removes_objects_and_bytes_of_that_bucket_only(alice, bucket, blob_dir):
+    other = bucket_create(owner=alice, name="other")
+    kept = put(other, "keep.txt", b"keep")
+    for name in ["a", "b/c", "b/"]:
+        put(bucket, name)
+    assert services.bucket_delete(bucket=bucket) == 3
+    assert not type(bucket).objects.filter(pk=bucket.pk).exists()
+    assert stored_blobs(blob_dir) == [kept.blob_key]
+
+
+def test_bucket_stats(bucket):
+    put(bucket, "a", b"12345")
+    put(bucket, "b/c", b"123")
+    stats = services.bucket_stats(bucket=bucket)
+    assert (stats.object_count, stats.total_size) == (2, 8)
+
+
+def test_patch_changes_metadata_and_bumps_metageneration(bucket):
+    obj = put(bucket, "a", b"data")
+    patched = services.object_patch(bucket=bucket, name="a", changes={"content_type": "text/csv"})
+    assert (patched.content_type, patched.metageneration, patched.generation) == ("text/csv", 2, obj.generation)
+    assert read(patched) == b"data"
