@@ -18,6 +18,8 @@ class Bucket(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="buckets"
     )
+    labels = models.JSONField(default=dict, blank=True)
+    metageneration = models.BigIntegerField(default=1, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -32,3 +34,35 @@ class Bucket(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("object_browser", args=[self.bucket_id])
+
+
+class ApiToken(models.Model):
+    """A credential for the GCS JSON API. Only a SHA-256 of the secret is stored; the secret
+    itself is shown once, when the token is made."""
+
+    PREFIX = "objstore_"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The first characters of the secret, so a user can tell tokens apart in lists and logs.
+    hint = models.CharField(max_length=16, editable=False)
+    read_only = models.BooleanField(default=False)
+    bucket = models.ForeignKey(
+        Bucket,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_tokens",
+        help_text="Limit the token to this bucket. Empty: all of the owner's buckets.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"

@@ -67,11 +67,13 @@ def objects_list(
     match_glob: str = "",
     max_results: int = MAX_RESULTS,
     page_token: str = "",
+    include_trailing_delimiter: bool = False,
 ) -> ListPage:
     """One page of a bucket's names in bytewise order, with GCS's listing semantics.
 
     ``max_results`` counts objects and prefixes together; ``next_page_token`` is set only when
-    more names remain. Raises InvalidPageToken or objects.glob.InvalidGlob on bad input.
+    more names remain. With ``include_trailing_delimiter`` an object named exactly like a
+    folder (``photos/``) is returned as an item too. Raises InvalidPageToken or objects.glob.InvalidGlob on bad input.
     """
     max_results = max(1, min(max_results, MAX_RESULTS))
     matches = compile_glob(match_glob) if match_glob else None
@@ -118,6 +120,8 @@ def objects_list(
                 continue
             if cut >= 0:
                 folder = prefix + rest[: cut + len(delimiter)]
+                if include_trailing_delimiter and obj.name == folder:
+                    page.objects.append(obj)  # GCS lists the "folder/" object as well
                 page.prefixes.append(folder)
                 last_emitted = ("p", folder)
                 after_folder = successor(folder)

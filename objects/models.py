@@ -60,3 +60,26 @@ class Object(models.Model):
         """The last path segment, as the pane and a download's file name show it."""
         stripped = self.name.rstrip("/")
         return stripped.rsplit("/", 1)[-1] or self.name
+
+
+class UploadSession(models.Model):
+    """A resumable upload in progress. Its bytes accumulate in ``blob_key``, which becomes the
+    object's blob when the last chunk arrives: a finished upload is never copied again. Kept
+    in the database so a session survives a restart and any app server can continue it."""
+
+    upload_id = models.CharField(max_length=64, unique=True)
+    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="upload_sessions")
+    name = BytewiseNameField(max_length=1024)
+    attributes = models.JSONField(default=dict)
+    preconditions = models.JSONField(default=dict)
+    expected_size = models.BigIntegerField(null=True, blank=True)
+    received = models.BigIntegerField(default=0)
+    # CRC32C of the bytes received so far: a CRC can be extended chunk by chunk across requests.
+    crc32c_state = models.BigIntegerField(default=0)
+    blob_key = models.CharField(max_length=255, editable=False)
+    completed_generation = models.BigIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.received} bytes)"

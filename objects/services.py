@@ -18,7 +18,7 @@ import mimetypes
 import secrets
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 import google_crc32c
@@ -36,6 +36,12 @@ from .models import Object
 from .names import InvalidObjectName, successor, validate_object_name
 
 __all__ = [
+    "ChecksumMismatch",
+    "ExpectedChecksums",
+    "ObjectAttributes",
+    "commit_blob",
+    "object_compose",
+    "object_copy",
     "InvalidObjectName",
     "ListPage",
     "ObjectNotFound",
@@ -195,28 +201,64 @@ def guess_content_type(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
+class ChecksumMismatch(Exception):
+    def __init__(self, kind: str, provided: str, calculated: str) -> None:
+        super().__init__(f'Provided {kind} "{provided}" doesn\'t match calculated {kind} "{calculated}".')
+
+
+@dataclass(frozen=True)
+class ObjectAttributes:
+    """What a write sets besides the bytes: GCS's writable object metadata."""
+
+    content_type: str | None = None
+    content_encoding: str = ""
+    cache_control: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExpectedChecksums:
+    """Checksums a client sent with its bytes (base64, as GCS spells them); verified, not trusted."""
+
+    md5_hash: str | None = None
+    crc32c: str | None = None
+
+    def verify(self, *, md5_hash: str, crc32c: str) -> None:
+        if self.crc32c is not None and self.crc32c != crc32c:
+            raise ChecksumMismatch("CRC32C", self.crc32c, crc32c)
+        if self.md5_hash is not None and self.md5_hash != md5_hash:
+            raise ChecksumMismatch("MD5", self.md5_hash, md5_hash)
+
+
 def object_upload(
     *,
     bucket: Bucket,
     name: str,
     stream: Readable,
     content_type: str | None = None,
-    metadata: dict[str, str] | None = None,
+    attributes: ObjectAttributes | None = None,
     preconditions: Preconditions = Preconditions(),
+    expected: ExpectedChecksums = ExpectedChecksums(),
 ) -> Object:
-    """Store ``stream`` as ``name``, replacing any object of that name atomically."""
+    """Store ``stream`` as ``name``, replacing any object of that name atomically.
+
+    Nothing is stored when the name is invalid, the stream is too large or breaks off, the
+    checksums the client sent do not match, or a precondition fails.
+    """
     validate_object_name(name)
+    attributes = attributes or ObjectAttributes(content_type=content_type)
     key, reader = _write_blob(bucket, stream)
     try:
-        return _commit_blob(
+        md5_hash, crc32c = _b64(reader.md5.digest()), _b64(reader.crc32c.digest())
+        expected.verify(md5_hash=md5_hash, crc32c=crc32c)
+        return commit_blob(
             bucket=bucket,
             name=name,
             key=key,
             size=reader.size,
-            md5_hash=_b64(reader.md5.digest()),
-            crc32c=_b64(reader.crc32c.digest()),
-            content_type=content_type or guess_content_type(name),
-            metadata=metadata or {},
+            md5_hash=md5_hash,
+            crc32c=crc32c,
+            attributes=attributes,
             preconditions=preconditions,
         )
     except BaseException:
@@ -224,7 +266,7 @@ def object_upload(
         raise
 
 
-def _commit_blob(
+def commit_blob(
     *,
     bucket: Bucket,
     name: str,
@@ -232,10 +274,15 @@ def _commit_blob(
     size: int,
     md5_hash: str,
     crc32c: str,
-    content_type: str,
-    metadata: dict[str, str],
+    attributes: ObjectAttributes,
     preconditions: Preconditions,
+    component_count: int | None = None,
 ) -> Object:
+    """Point ``name`` at the fully written blob ``key`` in one transaction (step 2 of a write).
+
+    The previous blob of that name is deleted after commit. On failure the caller still owns
+    ``key`` and must delete it.
+    """
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -251,11 +298,11 @@ def _commit_blob(
                 obj.size = size
                 obj.md5_hash = md5_hash
                 obj.crc32c = crc32c
-                obj.content_type = content_type
-                obj.content_encoding = ""
-                obj.cache_control = ""
-                obj.component_count = None
-                obj.metadata = metadata
+                obj.content_type = attributes.content_type or guess_content_type(name)
+                obj.content_encoding = attributes.content_encoding
+                obj.cache_control = attributes.cache_control
+                obj.metadata = attributes.metadata
+                obj.component_count = component_count
                 obj.blob_key = key
                 obj.created = now  # every generation is a new object to GCS
                 obj.updated = now
@@ -269,11 +316,16 @@ def _commit_blob(
     raise AssertionError("unreachable")
 
 
-def object_get(*, bucket: Bucket, name: str) -> Object:
+def object_get(*, bucket: Bucket, name: str, generation: int | None = None) -> Object:
+    """The object, or ObjectNotFound. objstore keeps one generation per name: asking for any
+    other generation finds nothing, as GCS answers for a generation that no longer exists."""
     try:
-        return Object.objects.get(bucket=bucket, name=name)
+        obj = Object.objects.get(bucket=bucket, name=name)
     except Object.DoesNotExist:
         raise ObjectNotFound(bucket, name) from None
+    if generation is not None and obj.generation != generation:
+        raise ObjectNotFound(bucket, name)
+    return obj
 
 
 def object_open(obj: Object) -> IO[bytes]:
@@ -289,6 +341,7 @@ def object_patch(
     bucket: Bucket,
     name: str,
     changes: dict[str, object],
+    generation: int | None = None,
     preconditions: Preconditions = Preconditions(),
 ) -> Object:
     """Change an object's metadata (not its bytes) and bump its metageneration, atomically."""
@@ -297,7 +350,7 @@ def object_patch(
         raise ValueError(f"not patchable: {', '.join(sorted(unknown))}")
     with transaction.atomic():
         current = Object.objects.select_for_update().filter(bucket=bucket, name=name).first()
-        if current is None:
+        if current is None or (generation is not None and current.generation != generation):
             raise ObjectNotFound(bucket, name)
         preconditions.check(current)
         if changes:
@@ -310,11 +363,15 @@ def object_patch(
 
 
 def object_delete(
-    *, bucket: Bucket, name: str, preconditions: Preconditions = Preconditions()
+    *,
+    bucket: Bucket,
+    name: str,
+    generation: int | None = None,
+    preconditions: Preconditions = Preconditions(),
 ) -> None:
     with transaction.atomic():
         current = Object.objects.select_for_update().filter(bucket=bucket, name=name).first()
-        if current is None:
+        if current is None or (generation is not None and current.generation != generation):
             raise ObjectNotFound(bucket, name)
         preconditions.check(current)
         current.delete()
@@ -400,3 +457,107 @@ def bucket_stats(*, bucket: Bucket) -> BucketStats:
 
 def objects_count_under(*, bucket: Bucket, prefix: str) -> int:
     return _objects_under(bucket, prefix).count()
+
+
+class _ConcatenatedReader:
+    """Reads the bytes of several objects one after the other, opening each only when needed."""
+
+    def __init__(self, objects: list[Object]) -> None:
+        self._pending = list(objects)
+        self._current: IO[bytes] | None = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        while True:
+            if self._current is None:
+                if not self._pending:
+                    return b""
+                self._current = object_open(self._pending.pop(0))
+            data = self._current.read(size)
+            if data:
+                return data
+            self._current.close()
+            self._current = None
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+
+
+def object_copy(
+    *,
+    source_bucket: Bucket,
+    source_name: str,
+    bucket: Bucket,
+    name: str,
+    attributes: ObjectAttributes | None = None,
+    source_generation: int | None = None,
+    source_preconditions: Preconditions = Preconditions(),
+    preconditions: Preconditions = Preconditions(),
+) -> Object:
+    """Copy an object's bytes (streamed) and, unless ``attributes`` says otherwise, its metadata."""
+    source = object_get(bucket=source_bucket, name=source_name, generation=source_generation)
+    source_preconditions.check(source)
+    if attributes is None:
+        attributes = ObjectAttributes(
+            content_type=source.content_type,
+            content_encoding=source.content_encoding,
+            cache_control=source.cache_control,
+            metadata=dict(source.metadata),
+        )
+    reader = _ConcatenatedReader([source])
+    try:
+        return object_upload(
+            bucket=bucket, name=name, stream=reader, attributes=attributes, preconditions=preconditions
+        )
+    finally:
+        reader.close()
+
+
+MAX_COMPOSE_SOURCES = 32
+
+
+@dataclass(frozen=True)
+class ComposeSource:
+    name: str
+    generation: int | None = None
+    if_generation_match: int | None = None
+
+
+def object_compose(
+    *,
+    bucket: Bucket,
+    sources: list[ComposeSource],
+    name: str,
+    attributes: ObjectAttributes,
+    preconditions: Preconditions = Preconditions(),
+) -> Object:
+    """Concatenate up to 32 objects of one bucket into ``name``. Like GCS, the result carries a
+    CRC32C and a component count but no MD5."""
+    if not 1 <= len(sources) <= MAX_COMPOSE_SOURCES:
+        raise ValueError(f"compose takes 1 to {MAX_COMPOSE_SOURCES} source objects")
+    objects = []
+    for source in sources:
+        obj = object_get(bucket=bucket, name=source.name, generation=source.generation)
+        Preconditions(if_generation_match=source.if_generation_match).check(obj)
+        objects.append(obj)
+    validate_object_name(name)
+    reader = _ConcatenatedReader(objects)
+    try:
+        key, hashed = _write_blob(bucket, reader)
+    finally:
+        reader.close()
+    try:
+        return commit_blob(
+            bucket=bucket,
+            name=name,
+            key=key,
+            size=hashed.size,
+            md5_hash="",
+            crc32c=_b64(hashed.crc32c.digest()),
+            attributes=attributes,
+            preconditions=preconditions,
+            component_count=sum(obj.component_count or 1 for obj in objects),
+        )
+    except BaseException:
+        _delete_blobs([key])
+        raise

@@ -179,6 +179,10 @@ STORAGES = {
 
 # Largest object accepted, in bytes (default 5 GiB, GCS's single-request limit).
 OBJSTORE_MAX_OBJECT_SIZE = envint("OBJSTORE_MAX_OBJECT_SIZE", 5 * 1024**3)
+# How long an unfinished resumable upload session stays usable, in seconds (GCS: one week).
+OBJSTORE_RESUMABLE_TTL = envint("OBJSTORE_RESUMABLE_TTL", 7 * 24 * 3600)
+# fsync blobs before they become visible (slower; protects against power loss, not crashes).
+OBJSTORE_FSYNC = envbool("OBJSTORE_FSYNC", False)
 # Rows per page in the pane's listing.
 OBJSTORE_PAGE_SIZE = envint("OBJSTORE_PAGE_SIZE", 100)
 

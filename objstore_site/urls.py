@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from objects.api.views import api
+
 urlpatterns = [
+    # The GCS JSON API, under the path prefixes the client libraries use (GCS_API.md §3).
+    re_path(r"^(?:storage/v1/|upload/storage/v1/|download/storage/v1/)?b(?:/.*)?$", api),
     path("", RedirectView.as_view(pattern_name="bucket_list", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

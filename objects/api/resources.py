@@ -1,0 +1,79 @@
+"""JSON resources as GCS renders them: int64 fields are strings, times are RFC 3339."""
+
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from django.http import HttpRequest
+
+from buckets.models import Bucket
+
+from ..models import Object
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def base_url(request: HttpRequest) -> str:
+    """The scheme and host the client used, so the links we hand out reach us (or the sidecar)."""
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def object_resource(obj: Object, request: HttpRequest) -> dict:
+    bucket_id = obj.bucket.bucket_id
+    quoted = quote(obj.name, safe="")
+    base = base_url(request)
+    resource = {
+        "kind": "storage#object",
+        "id": f"{bucket_id}/{obj.name}/{obj.generation}",
+        "selfLink": f"{base}/storage/v1/b/{bucket_id}/o/{quoted}",
+        "mediaLink": f"{base}/download/storage/v1/b/{bucket_id}/o/{quoted}?generation={obj.generation}&alt=media",
+        "name": obj.name,
+        "bucket": bucket_id,
+        "generation": str(obj.generation),
+        "metageneration": str(obj.metageneration),
+        "contentType": obj.content_type,
+        "storageClass": "STANDARD",
+        "size": str(obj.size),
+        "crc32c": obj.crc32c,
+        "etag": etag(obj),
+        "timeCreated": rfc3339(obj.created),
+        "updated": rfc3339(obj.updated),
+        "timeStorageClassUpdated": rfc3339(obj.created),
+    }
+    if obj.md5_hash:
+        resource["md5Hash"] = obj.md5_hash
+    if obj.content_encoding:
+        resource["contentEncoding"] = obj.content_encoding
+    if obj.cache_control:
+        resource["cacheControl"] = obj.cache_control
+    if obj.metadata:
+        resource["metadata"] = obj.metadata
+    if obj.component_count:
+        resource["componentCount"] = obj.component_count
+    return resource
+
+
+def etag(obj: Object) -> str:
+    # Changes with every generation and metageneration, like GCS's.
+    return f"CK{obj.generation:x}{obj.metageneration:x}"
+
+
+def bucket_resource(bucket: Bucket, request: HttpRequest) -> dict:
+    resource = {
+        "kind": "storage#bucket",
+        "id": bucket.bucket_id,
+        "selfLink": f"{base_url(request)}/storage/v1/b/{bucket.bucket_id}",
+        "name": bucket.bucket_id,
+        "projectNumber": "0",
+        "metageneration": str(bucket.metageneration),
+        "location": "LOCAL",
+        "locationType": "region",
+        "storageClass": "STANDARD",
+        "etag": f"CA{bucket.metageneration:x}",
+        "timeCreated": rfc3339(bucket.created),
+        "updated": rfc3339(bucket.updated),
+    }
+    if bucket.labels:
+        resource["labels"] = bucket.labels
+    return resource

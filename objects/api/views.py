@@ -1,0 +1,803 @@
+"""The Google Cloud Storage JSON API over the same buckets and objects as the pane.
+
+Requests are routed on the raw (still percent-encoded) path: an object name is one encoded path
+segment, so names containing ``/copyTo/``, ``?`` or ``%2F`` stay unambiguous. Every read and
+write goes through the service layer; this module only translates HTTP to service calls and
+service exceptions to GCS's error envelope.
+"""
+
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.message import Message
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from django.core.exceptions import ValidationError
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.views.decorators.csrf import csrf_exempt
+
+from buckets import services as bucket_services
+from buckets.models import ApiToken, Bucket
+from buckets.tokens import token_authenticate
+
+from .. import services, uploads
+from ..glob import InvalidGlob
+from ..listing import MAX_RESULTS, InvalidPageToken
+from ..models import Object
+from ..names import InvalidObjectName
+from . import errors
+from .errors import ApiError
+from .multipart import MultipartError, MultipartRelatedReader
+from .resources import base_url, bucket_resource, etag, object_resource
+
+_JSON = r"(?:/storage/v1)?"
+_SEGMENT = r"[^/]+"
+_MAX_JSON_BODY = 1024 * 1024
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass
+class Call:
+    """One API request: who is calling and how to read its body."""
+
+    request: HttpRequest
+    token: ApiToken
+
+    @property
+    def params(self) -> Any:
+        return self.request.GET
+
+    def body_stream(self) -> services.Readable:
+        # gunicorn decodes chunked bodies (no Content-Length) in wsgi.input, which Django's
+        # request, bounded by Content-Length, would read as empty.
+        environ = self.request.META
+        if environ.get("wsgi.input_terminated"):
+            return environ["wsgi.input"]
+        return self.request
+
+    def json_body(self) -> dict:
+        stream = self.body_stream()
+        raw = stream.read(_MAX_JSON_BODY + 1)
+        if len(raw) > _MAX_JSON_BODY:
+            raise errors.bad_request("The JSON body is too large.")
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise errors.bad_request("The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise errors.bad_request("The request body must be a JSON object.")
+        return body
+
+    def bucket(self, bucket_id: str, *, write: bool = False) -> Bucket:
+        bucket = Bucket.objects.filter(bucket_id=bucket_id, owner=self.token.owner).first()
+        if bucket is None:
+            raise errors.bucket_not_found()  # another user's bucket looks exactly like this
+        if self.token.bucket_id is not None and self.token.bucket_id != bucket.pk:
+            raise errors.forbidden(f"This API token is limited to another bucket than {bucket_id}.")
+        if write:
+            self.require_write()
+        return bucket
+
+    def require_write(self) -> None:
+        if self.token.read_only:
+            raise errors.forbidden("This API token is read-only.")
+
+
+# ---- parameters -------------------------------------------------------------------------------
+
+
+def _int_param(call: Call, name: str) -> int | None:
+    value = call.params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.bad_request(f"Invalid value for {name}: {value!r}") from None
+
+
+def _bool_param(call: Call, name: str) -> bool:
+    return call.params.get(name, "").lower() == "true"
+
+
+def _preconditions(call: Call, prefix: str = "") -> services.Preconditions:
+    def param(name: str) -> int | None:
+        full = f"if{prefix}{name}"
+        return _int_param(call, full)
+
+    return services.Preconditions(
+        if_generation_match=param("GenerationMatch"),
+        if_generation_not_match=param("GenerationNotMatch"),
+        if_metageneration_match=param("MetagenerationMatch"),
+        if_metageneration_not_match=param("MetagenerationNotMatch"),
+    )
+
+
+def _metadata_map(value: Any, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise errors.bad_request(f"{field} must be an object.")
+    return value
+
+
+def _attributes(resource: dict, fallback_type: str | None = None) -> services.ObjectAttributes:
+    metadata = _metadata_map(resource.get("metadata"), "metadata")
+    return services.ObjectAttributes(
+        content_type=resource.get("contentType") or fallback_type or None,
+        content_encoding=resource.get("contentEncoding") or "",
+        cache_control=resource.get("cacheControl") or "",
+        metadata={str(k): str(v) for k, v in metadata.items() if v is not None},
+    )
+
+
+def _expected_checksums(md5: str | None, crc32c: str | None) -> services.ExpectedChecksums:
+    return services.ExpectedChecksums(md5_hash=md5 or None, crc32c=crc32c or None)
+
+
+def _goog_hash(call: Call) -> services.ExpectedChecksums:
+    """Checksums from ``X-Goog-Hash: crc32c=...,md5=...`` (sent with a resumable upload's end)."""
+    found: dict[str, str] = {}
+    for header in call.request.headers.get("X-Goog-Hash", "").split(","):
+        kind, sep, value = header.strip().partition("=")
+        if sep:
+            found[kind.lower()] = value
+    return _expected_checksums(found.get("md5"), found.get("crc32c"))
+
+
+def _json(data: dict, status: int = 200) -> JsonResponse:
+    return JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+# ---- buckets ----------------------------------------------------------------------------------
+
+
+def bucket_list(call: Call) -> HttpResponse:
+    buckets = Bucket.objects.filter(owner=call.token.owner).order_by("bucket_id")
+    if call.token.bucket_id is not None:
+        buckets = buckets.filter(pk=call.token.bucket_id)
+    items = [bucket_resource(bucket, call.request) for bucket in buckets]
+    body: dict[str, Any] = {"kind": "storage#buckets"}
+    if items:
+        body["items"] = items
+    return _json(body)
+
+
+def bucket_insert(call: Call) -> HttpResponse:
+    call.require_write()
+    if call.token.bucket_id is not None:
+        raise errors.forbidden("This API token is limited to one bucket and cannot create buckets.")
+    body = call.json_body()
+    try:
+        bucket = bucket_services.bucket_create_with_id(
+            owner=call.token.owner,
+            bucket_id=str(body.get("name", "")),
+            labels=_metadata_map(body.get("labels"), "labels"),
+        )
+    except ValidationError as exc:
+        raise errors.bad_request(" ".join(exc.messages)) from None
+    except bucket_services.BucketNameTaken as exc:
+        if exc.owned_by_caller:
+            raise errors.conflict(
+                "Your previous request to create the named bucket succeeded and you already own it."
+            ) from None
+        raise errors.conflict(
+            "The requested bucket name is not available. The bucket namespace is shared by all "
+            "users of the system. Please select a different name and try again."
+        ) from None
+    return _json(bucket_resource(bucket, call.request))
+
+
+def bucket_get(call: Call, bucket: str) -> HttpResponse:
+    return _json(bucket_resource(call.bucket(bucket), call.request))
+
+
+def bucket_patch(call: Call, bucket: str) -> HttpResponse:
+    found = call.bucket(bucket, write=True)
+    body = call.json_body()
+    labels = _metadata_map(body.get("labels"), "labels")
+    if call.request.method == "PUT":  # update replaces the labels; patch merges them
+        labels = {**{key: None for key in found.labels}, **labels}
+    found = bucket_services.bucket_patch_labels(bucket=found, labels=labels)
+    return _json(bucket_resource(found, call.request))
+
+
+def bucket_delete(call: Call, bucket: str) -> HttpResponse:
+    found = call.bucket(bucket, write=True)
+    if Object.objects.filter(bucket=found).exists():
+        raise errors.conflict("The bucket you tried to delete is not empty.")
+    services.bucket_delete(bucket=found)
+    return HttpResponse(status=204)
+
+
+# ---- objects: metadata, listing, delete --------------------------------------------------------
+
+
+def objects_list(call: Call, bucket: str) -> HttpResponse:
+    found = call.bucket(bucket)
+    max_results = _int_param(call, "maxResults")
+    if max_results is not None and max_results < 1:
+        raise errors.bad_request("maxResults must be a positive integer.")
+    try:
+        page = services.objects_list(
+            bucket=found,
+            prefix=call.params.get("prefix", ""),
+            delimiter=call.params.get("delimiter", ""),
+            start_offset=call.params.get("startOffset", ""),
+            end_offset=call.params.get("endOffset", ""),
+            match_glob=call.params.get("matchGlob", ""),
+            max_results=max_results or MAX_RESULTS,
+            page_token=call.params.get("pageToken", ""),
+            include_trailing_delimiter=_bool_param(call, "includeTrailingDelimiter"),
+        )
+    except (InvalidPageToken, InvalidGlob) as exc:
+        raise errors.bad_request(str(exc)) from None
+    body: dict[str, Any] = {"kind": "storage#objects"}
+    for obj in page.objects:
+        obj.bucket = found  # spare a query per row
+    if page.objects:
+        body["items"] = [object_resource(obj, call.request) for obj in page.objects]
+    if page.prefixes:
+        body["prefixes"] = page.prefixes
+    if page.next_page_token:
+        body["nextPageToken"] = page.next_page_token
+    return _json(body)
+
+
+def _object_for_read(call: Call, found: Bucket, name: str) -> Object | HttpResponse:
+    """The object after GCS's read preconditions: 412 for a failed match, 304 for a not-match."""
+    try:
+        obj = services.object_get(
+            bucket=found, name=name, generation=_int_param(call, "generation")
+        )
+    except services.ObjectNotFound:
+        raise errors.object_not_found(found.bucket_id, name) from None
+    conditions = _preconditions(call)
+    if (
+        conditions.if_generation_match is not None
+        and conditions.if_generation_match != obj.generation
+    ) or (
+        conditions.if_metageneration_match is not None
+        and conditions.if_metageneration_match != obj.metageneration
+    ):
+        raise errors.precondition_failed()
+    if (
+        conditions.if_generation_not_match == obj.generation
+        or conditions.if_metageneration_not_match == obj.metageneration
+    ):
+        return HttpResponse(status=304)
+    return obj
+
+
+def object_get(call: Call, bucket: str, object: str, *, media: bool = False) -> HttpResponse:
+    found = call.bucket(bucket)
+    obj = _object_for_read(call, found, object)
+    if isinstance(obj, HttpResponse):
+        return obj
+    if media or call.params.get("alt") == "media":
+        return _download(call, obj)
+    return _json(object_resource(obj, call.request))
+
+
+def object_delete(call: Call, bucket: str, object: str) -> HttpResponse:
+    found = call.bucket(bucket, write=True)
+    try:
+        services.object_delete(
+            bucket=found,
+            name=object,
+            generation=_int_param(call, "generation"),
+            preconditions=_preconditions(call),
+        )
+    except services.ObjectNotFound:
+        raise errors.object_not_found(found.bucket_id, object) from None
+    return HttpResponse(status=204)
+
+
+def object_patch(call: Call, bucket: str, object: str) -> HttpResponse:
+    found = call.bucket(bucket, write=True)
+    body = call.json_body()
+    try:
+        current = services.object_get(bucket=found, name=object)
+    except services.ObjectNotFound:
+        raise errors.object_not_found(found.bucket_id, object) from None
+    changes: dict[str, Any] = {}
+    fields = {"contentType": "content_type", "contentEncoding": "content_encoding",
+              "cacheControl": "cache_control"}
+    for api_name, model_name in fields.items():
+        if api_name in body:
+            changes[model_name] = body[api_name] or ("application/octet-stream" if api_name == "contentType" else "")
+        elif call.request.method == "PUT" and api_name != "contentType":
+            changes[model_name] = ""
+    if "metadata" in body or call.request.method == "PUT":
+        patch = _metadata_map(body.get("metadata"), "metadata")
+        merged = {} if call.request.method == "PUT" else dict(current.metadata)
+        for key, value in patch.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[str(key)] = str(value)
+        changes["metadata"] = merged
+    try:
+        obj = services.object_patch(
+            bucket=found,
+            name=object,
+            changes=changes,
+            generation=_int_param(call, "generation"),
+            preconditions=_preconditions(call),
+        )
+    except services.ObjectNotFound:
+        raise errors.object_not_found(found.bucket_id, object) from None
+    return _json(object_resource(obj, call.request))
+
+
+# ---- downloads --------------------------------------------------------------------------------
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class _RangeFile:
+    """A window of an open blob. It keeps the file's descriptor (so gunicorn can sendfile the
+    window from the current offset) but reads stop at the window's end."""
+
+    def __init__(self, handle: Any, start: int, length: int) -> None:
+        self._handle = handle
+        self._remaining = length
+        handle.seek(start)
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
+
+    def read(self, size: int = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        size = self._remaining if size is None or size < 0 else min(size, self._remaining)
+        data = self._handle.read(size)
+        self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _gunzipped(handle: Any) -> Iterator[bytes]:
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        while data := handle.read(services.CHUNK_SIZE):
+            yield decompressor.decompress(data)
+        yield decompressor.flush()
+    finally:
+        handle.close()
+
+
+def _download(call: Call, obj: Object) -> HttpResponse:
+    request = call.request
+    handle = services.object_open(obj)
+    hashes = f"crc32c={obj.crc32c}" + (f",md5={obj.md5_hash}" if obj.md5_hash else "")
+    headers = {
+        "ETag": etag(obj),
+        "X-Goog-Generation": str(obj.generation),
+        "X-Goog-Metageneration": str(obj.metageneration),
+        "X-Goog-Stored-Content-Encoding": obj.content_encoding or "identity",
+        "X-Goog-Stored-Content-Length": str(obj.size),
+        "X-Goog-Hash": hashes,
+        "Accept-Ranges": "bytes",
+        "Last-Modified": obj.updated.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "Cache-Control": obj.cache_control or "private, max-age=0",
+        # Bytes from users never run as a page on our origin.
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if obj.content_encoding == "gzip" and "gzip" not in request.headers.get("Accept-Encoding", ""):
+        # A client that cannot gunzip gets the decoded bytes (no length or hash: they differ).
+        del headers["X-Goog-Hash"]
+        response = StreamingHttpResponse(_gunzipped(handle), content_type=obj.content_type)
+        for name, value in headers.items():
+            response[name] = value
+        return response
+    if obj.content_encoding:
+        headers["Content-Encoding"] = obj.content_encoding
+
+    status, start, length = 200, 0, obj.size
+    match = _RANGE.match(request.headers.get("Range", "").replace(" ", ""))
+    if match and (match.group(1) or match.group(2)):
+        first, last = match.group(1), match.group(2)
+        if first:
+            start = int(first)
+            end = min(int(last), obj.size - 1) if last else obj.size - 1
+        else:  # the last N bytes
+            start = max(obj.size - int(last), 0)
+            end = obj.size - 1
+        if start >= obj.size or end < start:
+            handle.close()
+            response = errors.ApiError(
+                416, "The requested range cannot be satisfied.", "requestedRangeNotSatisfiable"
+            ).response()
+            response["Content-Range"] = f"bytes */{obj.size}"
+            return response
+        status, length = 206, end - start + 1
+        headers["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
+    body = _RangeFile(handle, start, length) if status == 206 else handle
+    response = FileResponse(body, status=status, content_type=obj.content_type)
+    response.headers.pop("Content-Disposition", None)  # FileResponse names the blob key
+    for name, value in headers.items():
+        response[name] = value
+    response["Content-Length"] = str(length)
+    return response
+
+
+# ---- uploads ----------------------------------------------------------------------------------
+
+
+def _content_type_params(value: str) -> tuple[str, dict[str, str]]:
+    message = Message()
+    message["Content-Type"] = value
+    params = dict(message.get_params()[1:]) if message.get_params() else {}
+    return message.get_content_type(), params
+
+
+def upload_insert(call: Call, bucket: str) -> HttpResponse:
+    if call.params.get("upload_id"):
+        return resumable_continue(call, bucket)
+    found = call.bucket(bucket, write=True)
+    upload_type = call.params.get("uploadType", "")
+    content_type = call.request.headers.get("Content-Type", "")
+    if upload_type == "resumable":
+        return _resumable_start(call, found)
+    if upload_type == "multipart" or (not upload_type and content_type.startswith("multipart/")):
+        return _multipart_upload(call, found, content_type)
+    if upload_type in ("media", ""):
+        name = call.params.get("name", "")
+        return _store(call, found, name, call.body_stream(), services.ObjectAttributes(
+            content_type=content_type or None,
+            content_encoding=call.params.get("contentEncoding", ""),
+        ), services.ExpectedChecksums())
+    raise errors.bad_request(f"Unsupported uploadType: {upload_type!r}")
+
+
+def _store(
+    call: Call,
+    found: Bucket,
+    name: str,
+    stream: services.Readable,
+    attributes: services.ObjectAttributes,
+    expected: services.ExpectedChecksums,
+) -> HttpResponse:
+    if not name:
+        raise errors.bad_request("Object name is required (in the metadata or as ?name=).")
+    obj = services.object_upload(
+        bucket=found,
+        name=name,
+        stream=stream,
+        attributes=attributes,
+        preconditions=_preconditions(call),
+        expected=expected,
+    )
+    return _json(object_resource(obj, call.request))
+
+
+def _multipart_upload(call: Call, found: Bucket, content_type: str) -> HttpResponse:
+    _, params = _content_type_params(content_type)
+    try:
+        reader = MultipartRelatedReader(call.body_stream(), params.get("boundary", ""))
+        _, metadata_part = reader.next_part()
+        raw = metadata_part.read_all(_MAX_JSON_BODY)
+        try:
+            resource = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise errors.bad_request("The metadata part is not valid JSON.") from None
+        if not isinstance(resource, dict):
+            raise errors.bad_request("The metadata part must be a JSON object.")
+        media_headers, media = reader.next_part()
+        name = resource.get("name") or call.params.get("name", "")
+        response = _store(
+            call,
+            found,
+            str(name),
+            media,
+            _attributes(resource, fallback_type=media_headers.get("Content-Type")),
+            _expected_checksums(resource.get("md5Hash"), resource.get("crc32c")),
+        )
+        reader.drain()
+        return response
+    except MultipartError as exc:
+        raise errors.bad_request(str(exc)) from None
+
+
+def _resumable_location(call: Call, found: Bucket, upload_id: str) -> str:
+    path = f"/upload/storage/v1/b/{found.bucket_id}/o"
+    return f"{base_url(call.request)}{path}?uploadType=resumable&upload_id={upload_id}"
+
+
+def _resumable_start(call: Call, found: Bucket) -> HttpResponse:
+    resource = call.json_body()
+    name = str(resource.get("name") or call.params.get("name", ""))
+    if not name:
+        raise errors.bad_request("Object name is required (in the metadata or as ?name=).")
+    declared = call.request.headers.get("X-Upload-Content-Length")
+    try:
+        expected_size = int(declared) if declared else None
+    except ValueError:
+        raise errors.bad_request("X-Upload-Content-Length must be an integer.") from None
+    session = uploads.session_start(
+        bucket=found,
+        name=name,
+        attributes=_attributes(
+            resource, fallback_type=call.request.headers.get("X-Upload-Content-Type")
+        ),
+        preconditions=_preconditions(call),
+        expected_size=expected_size,
+    )
+    response = HttpResponse(status=200)
+    response["Location"] = _resumable_location(call, found, session.upload_id)
+    response["X-GUploader-UploadID"] = session.upload_id
+    return response
+
+
+_CONTENT_RANGE = re.compile(r"^bytes (?:(\*)|(\d+)-(\d+|\*))/(\d+|\*)$")
+
+
+def _resume_incomplete(received: int) -> HttpResponse:
+    response = HttpResponse(status=308)
+    if received:
+        response["Range"] = f"bytes=0-{received - 1}"
+    response["X-Http-Status-Code-Override"] = "308"
+    return response
+
+
+def resumable_continue(call: Call, bucket: str) -> HttpResponse:
+    found = call.bucket(bucket, write=True)
+    try:
+        session = uploads.session_get(bucket=found, upload_id=call.params["upload_id"])
+    except uploads.SessionNotFound:
+        raise errors.not_found("No such upload session.") from None
+    except uploads.SessionExpired:
+        raise errors.ApiError(410, "The upload session has expired.", "gone") from None
+    if call.request.method == "DELETE":
+        uploads.session_cancel(session=session)
+        return HttpResponse(status=499)
+
+    done = uploads.session_object(session)
+    if session.completed_generation is not None:
+        if done is None:
+            raise errors.not_found("The upload finished, but its object has since changed.")
+        return _json(object_resource(done, call.request))
+
+    header = call.request.headers.get("Content-Range", "").strip()
+    stream = call.body_stream()
+    if not header:  # the whole object in one request
+        offset, length, total = 0, None, "end"
+    else:
+        match = _CONTENT_RANGE.match(header)
+        if not match:
+            raise errors.bad_request(f"Invalid Content-Range: {header!r}")
+        status_only, first, last, size = match.groups()
+        total = None if size == "*" else int(size)
+        if status_only:
+            if total is not None and session.received == total:
+                return _finish(call, session)
+            return _resume_incomplete(session.received)
+        offset = int(first)
+        if last == "*":  # Node streams to the end of its body, then expects the object
+            length, total = None, "end"
+        else:
+            length = int(last) - offset + 1
+            if length < 0:
+                raise errors.bad_request(f"Invalid Content-Range: {header!r}")
+    try:
+        session = uploads.session_append(session=session, offset=offset, stream=stream, length=length)
+    except uploads.OffsetMismatch as exc:
+        raise errors.bad_request(str(exc)) from None
+    except uploads.SizeMismatch as exc:
+        raise errors.bad_request(str(exc)) from None
+    if total == "end" or (isinstance(total, int) and session.received >= total):
+        return _finish(call, session)
+    return _resume_incomplete(session.received)
+
+
+def _finish(call: Call, session: Any) -> HttpResponse:
+    try:
+        obj = uploads.session_finish(session=session, expected=_goog_hash(call))
+    except uploads.SizeMismatch as exc:
+        raise errors.bad_request(str(exc)) from None
+    return _json(object_resource(obj, call.request))
+
+
+# ---- copy, rewrite, compose ------------------------------------------------------------------
+
+
+def object_copy(
+    call: Call, bucket: str, object: str, verb: str, dbucket: str, dobject: str
+) -> HttpResponse:
+    source_bucket = call.bucket(bucket)
+    destination = call.bucket(dbucket, write=True)
+    body = call.json_body()
+    overrides = {"contentType", "contentEncoding", "cacheControl", "metadata"} & set(body)
+    try:
+        obj = services.object_copy(
+            source_bucket=source_bucket,
+            source_name=object,
+            bucket=destination,
+            name=dobject,
+            attributes=_attributes(body) if overrides else None,
+            source_generation=_int_param(call, "sourceGeneration"),
+            source_preconditions=_preconditions(call, "Source"),
+            preconditions=_preconditions(call),
+        )
+    except services.ObjectNotFound:
+        raise errors.object_not_found(source_bucket.bucket_id, object) from None
+    resource = object_resource(obj, call.request)
+    if verb == "copyTo":
+        return _json(resource)
+    return _json(
+        {
+            "kind": "storage#rewriteResponse",
+            "totalBytesRewritten": str(obj.size),
+            "objectSize": str(obj.size),
+            "done": True,
+            "resource": resource,
+        }
+    )
+
+
+def object_compose(call: Call, bucket: str, object: str) -> HttpResponse:
+    found = call.bucket(bucket, write=True)
+    body = call.json_body()
+    raw_sources = body.get("sourceObjects")
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise errors.bad_request("sourceObjects must list at least one object.")
+    if len(raw_sources) > services.MAX_COMPOSE_SOURCES:
+        raise errors.bad_request(
+            f"The number of source components provided ({len(raw_sources)}) exceeds the "
+            f"maximum ({services.MAX_COMPOSE_SOURCES})."
+        )
+    sources = []
+    for item in raw_sources:
+        if not isinstance(item, dict) or not item.get("name"):
+            raise errors.bad_request("Each source object needs a name.")
+        conditions = item.get("objectPreconditions") or {}
+        try:
+            sources.append(
+                services.ComposeSource(
+                    name=str(item["name"]),
+                    generation=int(item["generation"]) if item.get("generation") else None,
+                    if_generation_match=(
+                        int(conditions["ifGenerationMatch"])
+                        if conditions.get("ifGenerationMatch") is not None
+                        else None
+                    ),
+                )
+            )
+        except (TypeError, ValueError):
+            raise errors.bad_request("Source generations must be integers.") from None
+    destination = body.get("destination") or {}
+    if not isinstance(destination, dict):
+        raise errors.bad_request("destination must be an object.")
+    try:
+        obj = services.object_compose(
+            bucket=found,
+            sources=sources,
+            name=object,
+            attributes=_attributes(destination),
+            preconditions=_preconditions(call),
+        )
+    except services.ObjectNotFound as exc:
+        raise errors.object_not_found(found.bucket_id, exc.name) from None
+    return _json(object_resource(obj, call.request))
+
+
+# ---- routing ----------------------------------------------------------------------------------
+
+Handler = Callable[..., HttpResponse]
+
+_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+    (
+        re.compile(rf"^/upload/storage/v1/b/(?P<bucket>{_SEGMENT})/o/?$"),
+        {"POST": upload_insert, "PUT": resumable_continue, "DELETE": resumable_continue},
+    ),
+    (
+        re.compile(rf"^/download/storage/v1/b/(?P<bucket>{_SEGMENT})/o/(?P<object>.+)$"),
+        {"GET": lambda call, **kw: object_get(call, media=True, **kw)},
+    ),
+    (re.compile(rf"^{_JSON}/b/?$"), {"GET": bucket_list, "POST": bucket_insert}),
+    (
+        re.compile(rf"^{_JSON}/b/(?P<bucket>{_SEGMENT})/?$"),
+        {"GET": bucket_get, "PATCH": bucket_patch, "PUT": bucket_patch, "DELETE": bucket_delete},
+    ),
+    (re.compile(rf"^{_JSON}/b/(?P<bucket>{_SEGMENT})/o/?$"), {"GET": objects_list}),
+    (
+        re.compile(
+            rf"^{_JSON}/b/(?P<bucket>{_SEGMENT})/o/(?P<object>{_SEGMENT})/(?P<verb>copyTo|rewriteTo)"
+            rf"/b/(?P<dbucket>{_SEGMENT})/o/(?P<dobject>{_SEGMENT})$"
+        ),
+        {"POST": object_copy},
+    ),
+    (
+        re.compile(rf"^{_JSON}/b/(?P<bucket>{_SEGMENT})/o/(?P<object>{_SEGMENT})/compose$"),
+        {"POST": object_compose},
+    ),
+    (
+        re.compile(rf"^{_JSON}/b/(?P<bucket>{_SEGMENT})/o/(?P<object>.+)$"),
+        {"GET": object_get, "PATCH": object_patch, "PUT": object_patch, "DELETE": object_delete},
+    ),
+]
+
+
+def _raw_path(request: HttpRequest) -> str:
+    """The path as the client sent it, still percent-encoded.
+
+    gunicorn passes it as RAW_URI (uWSGI as REQUEST_URI). Other servers hand Django only the
+    decoded path; re-encoding it is right for every name without '/', '?' or '%'.
+    """
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    if raw:
+        path = urlsplit(raw).path if raw.startswith(("http://", "https://")) else raw.split("?", 1)[0]
+        return path
+    return quote(request.path, safe="/")
+
+
+def _drain(call: Call) -> None:
+    """Read what is left of the body, so a keep-alive connection stays in step."""
+    stream = call.body_stream()
+    total = 0
+    try:
+        while total < _DRAIN_LIMIT and (data := stream.read(services.CHUNK_SIZE)):
+            total += len(data)
+    except OSError:
+        pass
+
+
+@csrf_exempt
+def api(request: HttpRequest) -> HttpResponse:
+    path = _raw_path(request)
+    call: Call | None = None
+    try:
+        for pattern, methods in _ROUTES:
+            match = pattern.match(path)
+            if match:
+                break
+        else:
+            raise errors.not_found("Not Found")
+        handler = methods.get(request.method or "")
+        if handler is None:
+            raise ApiError(405, f"Method {request.method} is not allowed here.", "methodNotAllowed")
+        token = _authenticate(request)
+        call = Call(request=request, token=token)
+        args = {key: unquote(value) for key, value in match.groupdict().items()}
+        return handler(call, **args)
+    except ApiError as exc:
+        response = exc.response()
+    except services.PreconditionFailed:
+        response = errors.precondition_failed().response()
+    except InvalidObjectName as exc:
+        response = errors.bad_request(" ".join(exc.messages)).response()
+    except services.ObjectTooLarge as exc:
+        response = ApiError(413, str(exc), "uploadTooLarge").response()
+    except services.ChecksumMismatch as exc:
+        response = errors.bad_request(str(exc)).response()
+    except ValueError as exc:  # e.g. compose's source count
+        response = errors.bad_request(str(exc)).response()
+    if request.method in ("POST", "PUT", "PATCH"):
+        _drain(call or Call(request=request, token=None))  # type: ignore[arg-type]
+    return response
+
+
+def _authenticate(request: HttpRequest) -> ApiToken:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise errors.unauthorized()
+    token = token_authenticate(secret.strip())
+    if token is None:
+        raise ApiError(401, "Invalid Credentials", "authError", locationType="header",
+                       location="Authorization")
+    return token

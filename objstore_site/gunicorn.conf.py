@@ -1,0 +1,24 @@
+"""gunicorn settings for objstore, from the environment.
+
+gthread workers: a thread per request, so one long upload or download does not block the
+others, and no worker timeout kills a transfer that is still moving (the sync worker's would).
+Downloads from local disk go out through sendfile.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("OBJSTORE_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count())))
+threads = int(os.environ.get("OBJSTORE_THREADS", "8"))
+# With gthread, the timeout only bounds a worker that stops answering its master, not a request.
+timeout = int(os.environ.get("OBJSTORE_WORKER_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 15
+# Object names may be up to 1024 bytes, percent-encoded three times over, twice (copyTo).
+limit_request_line = 8190
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = os.environ.get("OBJSTORE_ACCESS_LOG", "-")
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+sendfile = True
