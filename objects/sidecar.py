@@ -30,7 +30,7 @@ class ConfigError(Exception):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass
 class SidecarConfig:
     server: str
     token: str

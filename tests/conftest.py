@@ -77,3 +77,15 @@ def put(bucket: Bucket, name: str, data: bytes = b"x", content_type: str | None 
 def read(obj: Object) -> bytes:
     with services.object_open(obj) as handle:
         return handle.read()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, keep the test database in a file (not in memory), so that the app servers the
+    API tests start in other processes share it with the test."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        name = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        database["TEST"] = {**database.get("TEST", {}), "NAME": str(name)}

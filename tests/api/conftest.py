@@ -1,0 +1,163 @@
+"""API tests run the real client libraries against objstore under gunicorn, in its own process,
+sharing the test database and blob directory with the test process."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+from google.cloud import storage
+from google.oauth2.credentials import Credentials
+
+from buckets.services import bucket_create
+from buckets.tokens import token_create
+from objects.sidecar import SidecarConfig, make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = quote(db["USER"] or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@dataclass
+class Server:
+    url: str
+    blob_dir: Path
+    log: Path
+    process: subprocess.Popen
+
+
+def start_server(tmp: Path, blob_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    log = tmp / f"gunicorn-{port}.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "OBJSTORE_DATA_DIR": str(tmp / "data"),
+        "OBJSTORE_BLOB_DIR": str(blob_dir),
+        "OBJSTORE_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "OBJSTORE_THREADS": "4",
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "objstore_site/gunicorn.conf.py", "objstore_site.wsgi"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited:\n{log.read_text()}")
+        try:
+            if requests.get(f"{url}/storage/v1/b", timeout=10).status_code == 401:
+                return Server(url=url, blob_dir=blob_dir, log=log, process=process)
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(django_db_setup, django_db_blocker, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("server")
+    blob_dir = tmp / "blobs"
+    blob_dir.mkdir()
+    running = start_server(tmp, blob_dir)
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(autouse=True)
+def blob_dir(settings, server):
+    """The test process reads and writes the same blobs as the server; empty after each test."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "objstore": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(server.blob_dir)},
+        },
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield server.blob_dir
+    for child in server.blob_dir.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+@pytest.fixture
+def db(transactional_db):
+    """Everything the server must see is committed: API tests run in real transactions."""
+
+
+@pytest.fixture
+def token(alice) -> str:
+    return token_create(owner=alice, name="tests")[1]
+
+
+@pytest.fixture
+def gcs(server, token) -> storage.Client:
+    """google-cloud-storage, pointed at objstore with an API token."""
+    return storage.Client(
+        project="objstore", credentials=Credentials(token),
+        client_options={"api_endpoint": server.url},
+    )
+
+
+@pytest.fixture
+def api(server, token) -> requests.Session:
+    """Plain HTTP, as curl would send it."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    session.base = server.url  # type: ignore[attr-defined]
+    return session
+
+
+@pytest.fixture
+def other_bucket(alice):
+    return bucket_create(owner=alice, name="other")
+
+
+@pytest.fixture
+def sidecar(server, token, bucket, monkeypatch):
+    """The sidecar on 127.0.0.1:1106 (the port both Replit libraries hard-code)."""
+    config = SidecarConfig(server=server.url, token=token, default_bucket=bucket.bucket_id)
+    httpd = make_server(config, port=1106)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1106")
+    yield config
+    httpd.shutdown()
+    httpd.server_close()
