@@ -42,6 +42,7 @@ class ApiToken(models.Model):
 
     PREFIX = "objstore_"
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )

@@ -51,6 +51,7 @@ def _render_settings(
         "stats": object_services.bucket_stats(bucket=bucket),
         "delete_form": form,
         "tab": "settings",
+        "api_url": request.build_absolute_uri("/").rstrip("/"),
     }
     return render(request, "buckets/settings.html", context, status=status)
 

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from buckets import token_views
 from objects.api.views import api
 
 urlpatterns = [
@@ -12,6 +13,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("tokens/", token_views.token_list, name="token_list"),
+    path("tokens/new", token_views.token_new, name="token_new"),
+    path("tokens/<uuid:public_id>/revoke", token_views.token_delete, name="token_delete"),
     path("buckets/", include("buckets.urls")),
     path("buckets/", include("objects.urls")),
 ]
