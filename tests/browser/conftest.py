@@ -4,8 +4,6 @@ Playwright's own browser download cannot work here, so this drives Debian's /usr
 directly through ``playwright.sync_api`` (pytest-playwright is not used).
 """
 
-import threading
-
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -37,26 +35,12 @@ def browser() -> Browser:
 
 
 @pytest.fixture
-def server(live_server, transactional_db):
-    """The live server, answering one request at a time when it shares our SQLite connection.
+def server(django_db_setup, live_server, transactional_db):
+    """The live server, in a thread of this process, on the (file-based) test database.
 
-    With an in-memory SQLite test database, pytest-django hands the test thread's single
-    connection to every request thread of the live server. The pane uploads three files at once,
-    and concurrent transactions on one shared connection would interleave (a test-harness
-    artefact: real deployments give each thread its own connection). Serialising requests keeps
-    the tests deterministic; other databases (CI's PostgreSQL) are left concurrent.
+    ``django_db_setup`` comes first on purpose: the session-scoped ``live_server`` must start
+    after the test database exists, or its request threads would not find it.
     """
-    httpd = live_server.thread.httpd
-    app = httpd.get_app()
-    if live_server.thread.connections_override and not getattr(app, "serialised", False):
-        lock = threading.Lock()
-
-        def serialised_app(environ, start_response):
-            with lock:
-                return app(environ, start_response)
-
-        serialised_app.serialised = True
-        httpd.set_app(serialised_app)
     return live_server
 
 
