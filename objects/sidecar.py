@@ -125,7 +125,10 @@ def make_handler(config: SidecarConfig):
         def _discard_body(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             while length > 0:
-                length -= len(self.rfile.read(min(length, CHUNK)) or b"x" * length)
+                data = self.rfile.read(min(length, CHUNK))
+                if not data:
+                    break
+                length -= len(data)
 
         def _handle(self) -> None:
             path = self.path.split("?", 1)[0]

@@ -37,7 +37,13 @@
     const status = document.createElement("span");
     status.className = "upload-status";
     status.textContent = "Waiting";
-    item.append(name, bar, status);
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "icon-button";
+    dismiss.textContent = "×";
+    dismiss.setAttribute("aria-label", `Dismiss ${path}`);
+    dismiss.addEventListener("click", () => item.remove());
+    item.append(name, bar, status, dismiss);
     list.prepend(item);
     return { item, bar, status };
   }
@@ -99,6 +105,8 @@
     const list = document.getElementById("uploads");
     if (!form || !list || entries.length === 0) return;
     const maxSize = Number(form.dataset.maxSize || 0);
+    // A new batch clears the rows that finished well; failures stay until dismissed.
+    for (const done of list.querySelectorAll(".upload.done")) done.remove();
     const queue = entries.map((entry) => ({ entry, row: uploadRow(list, entry.path) }));
     let next = 0;
     async function worker() {
