@@ -62,17 +62,22 @@ def bucket_create_with_id(
         raise BucketNameTaken(owned_by_caller=False) from None
 
 
+def merge_map(current: dict[str, str], patch: dict[str, object]) -> dict[str, str]:
+    """GCS's patch semantics for labels and custom metadata: keys merge, None removes one."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(str(key), None)
+        else:
+            merged[str(key)] = str(value)
+    return merged
+
+
 def bucket_patch_labels(*, bucket: Bucket, labels: dict[str, str | None]) -> Bucket:
     """Merge labels (a None value removes a key) and bump the metageneration."""
     with transaction.atomic():
         bucket = Bucket.objects.select_for_update().get(pk=bucket.pk)
-        merged = dict(bucket.labels)
-        for key, value in labels.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = str(value)
-        bucket.labels = merged
+        bucket.labels = merge_map(bucket.labels, labels)
         bucket.metageneration += 1
         bucket.save(update_fields=["labels", "metageneration", "updated"])
     return bucket

@@ -22,10 +22,21 @@ class ObjectAdmin(admin.ModelAdmin):
     list_select_related = ["bucket"]
     show_full_result_count = False  # counting a million rows on every page is not free
     readonly_fields = [
-        "bucket", "name", "size", "md5_hash", "crc32c", "generation", "metageneration",
-        "component_count", "created", "updated", "download_link",
+        "bucket",
+        "name",
+        "size",
+        "md5_hash",
+        "crc32c",
+        "generation",
+        "metageneration",
+        "component_count",
+        "created",
+        "updated",
+        "download_link",
     ]
-    fields = readonly_fields[:2] + ["content_type", "cache_control", "metadata"] + readonly_fields[2:]
+    fields = (
+        readonly_fields[:2] + ["content_type", "cache_control", "metadata"] + readonly_fields[2:]
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -37,7 +48,9 @@ class ObjectAdmin(admin.ModelAdmin):
     @admin.display(description="Download")
     def download_link(self, obj: Object) -> str:
         url = reverse("object_download", args=[obj.bucket.bucket_id])
-        return format_html('<a href="{}?{}">Download (owner only)</a>', url, urlencode({"name": obj.name}))
+        return format_html(
+            '<a href="{}?{}">Download (owner only)</a>', url, urlencode({"name": obj.name})
+        )
 
     def save_model(self, request: HttpRequest, obj: Object, form: object, change: bool) -> None:
         services.object_patch(

@@ -73,7 +73,8 @@ def objects_list(
 
     ``max_results`` counts objects and prefixes together; ``next_page_token`` is set only when
     more names remain. With ``include_trailing_delimiter`` an object named exactly like a
-    folder (``photos/``) is returned as an item too. Raises InvalidPageToken or objects.glob.InvalidGlob on bad input.
+    folder (``photos/``) is returned as an item too. Raises InvalidPageToken or
+    objects.glob.InvalidGlob on bad input.
     """
     max_results = max(1, min(max_results, MAX_RESULTS))
     matches = compile_glob(match_glob) if match_glob else None

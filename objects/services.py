@@ -30,6 +30,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from buckets.models import Bucket
+from buckets.services import merge_map
 
 from .listing import ListPage, objects_list
 from .models import Object
@@ -203,7 +204,9 @@ def guess_content_type(name: str) -> str:
 
 class ChecksumMismatch(Exception):
     def __init__(self, kind: str, provided: str, calculated: str) -> None:
-        super().__init__(f'Provided {kind} "{provided}" doesn\'t match calculated {kind} "{calculated}".')
+        super().__init__(
+            f'Provided {kind} "{provided}" doesn\'t match calculated {kind} "{calculated}".'
+        )
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,7 @@ class ObjectAttributes:
 
 @dataclass(frozen=True)
 class ExpectedChecksums:
-    """Checksums a client sent with its bytes (base64, as GCS spells them); verified, not trusted."""
+    """Checksums a client sent with its bytes (base64, as GCS spells them): verified."""
 
     md5_hash: str | None = None
     crc32c: str | None = None
@@ -341,10 +344,17 @@ def object_patch(
     bucket: Bucket,
     name: str,
     changes: dict[str, object],
+    metadata_patch: dict[str, object] | None = None,
+    replace_metadata: bool = False,
     generation: int | None = None,
     preconditions: Preconditions = Preconditions(),
 ) -> Object:
-    """Change an object's metadata (not its bytes) and bump its metageneration, atomically."""
+    """Change an object's metadata (not its bytes) and bump its metageneration, atomically.
+
+    ``metadata_patch`` merges into the custom metadata (None removes a key), or replaces it
+    whole with ``replace_metadata``; the merge happens under the row lock, so concurrent
+    patches never lose each other's keys.
+    """
     unknown = set(changes) - PATCHABLE_FIELDS
     if unknown:
         raise ValueError(f"not patchable: {', '.join(sorted(unknown))}")
@@ -353,6 +363,10 @@ def object_patch(
         if current is None or (generation is not None and current.generation != generation):
             raise ObjectNotFound(bucket, name)
         preconditions.check(current)
+        changes = dict(changes)
+        if metadata_patch is not None or replace_metadata:
+            base = {} if replace_metadata else current.metadata
+            changes["metadata"] = merge_map(base, metadata_patch or {})
         if changes:
             for field_name, value in changes.items():
                 setattr(current, field_name, value)
@@ -507,7 +521,11 @@ def object_copy(
     reader = _ConcatenatedReader([source])
     try:
         return object_upload(
-            bucket=bucket, name=name, stream=reader, attributes=attributes, preconditions=preconditions
+            bucket=bucket,
+            name=name,
+            stream=reader,
+            attributes=attributes,
+            preconditions=preconditions,
         )
     finally:
         reader.close()

@@ -21,8 +21,17 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "authorization", "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "authorization",
+    "content-length",
 }
 
 
@@ -40,7 +49,9 @@ class SidecarConfig:
     def upstream(self) -> tuple[str, str, int]:
         parts = urlsplit(self.server)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"The objstore server URL must be http(s)://host[:port], not {self.server!r}.")
+            raise ConfigError(
+                f"The objstore server URL must be http(s)://host[:port], not {self.server!r}."
+            )
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return parts.scheme, parts.hostname, port
 
@@ -66,9 +77,13 @@ def load_config(
         raise ConfigError(
             "No API token: set OBJSTORE_TOKEN (make one in the pane: Settings → API tokens)."
         )
-    bucket = bucket or os.environ.get("OBJSTORE_DEFAULT_BUCKET") or default_bucket_from_replit_file(replit_file)
+    bucket = (
+        bucket
+        or os.environ.get("OBJSTORE_DEFAULT_BUCKET")
+        or default_bucket_from_replit_file(replit_file)
+    )
     config = SidecarConfig(server=server.rstrip("/"), token=token, default_bucket=bucket)
-    config.upstream  # validate now, not on the first request
+    _ = config.upstream  # validate now, not on the first request
     return config
 
 
@@ -137,27 +152,40 @@ def make_handler(config: SidecarConfig):
             elif self.command == "POST" and path == "/token":
                 self._discard_body()
                 # The OAuth exchange hands back the same API token, which objstore checks.
-                self._send_json(200, {
-                    "access_token": config.token,
-                    "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                })
+                self._send_json(
+                    200,
+                    {
+                        "access_token": config.token,
+                        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                        "token_type": "Bearer",
+                        "expires_in": 3600,
+                    },
+                )
             elif self.command == "GET" and path == "/object-storage/default-bucket":
                 if config.default_bucket:
                     self._send_json(200, {"bucketId": config.default_bucket})
                 else:
-                    self._send_json(404, {"error": "No default bucket: set OBJSTORE_DEFAULT_BUCKET or defaultBucketID in .replit."})
+                    self._send_json(
+                        404,
+                        {
+                            "error": "No default bucket: set OBJSTORE_DEFAULT_BUCKET, "
+                            "or defaultBucketID in .replit."
+                        },
+                    )
             else:
                 self._forward()
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
         def _forward(self) -> None:
-            connection_class = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            connection_class = (
+                http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            )
             upstream = connection_class(host, port, timeout=300)
             try:
-                upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                upstream.putrequest(
+                    self.command, self.path, skip_host=True, skip_accept_encoding=True
+                )
                 upstream.putheader("Host", f"{host}:{port}")
                 upstream.putheader("Authorization", f"Bearer {config.token}")
                 for name, value in self.headers.items():
@@ -187,7 +215,9 @@ def make_handler(config: SidecarConfig):
                 logger.warning("forwarding %s %s failed: %s", self.command, self.path, exc)
                 self.close_connection = True
                 try:
-                    self._send_json(502, {"error": {"code": 502, "message": f"objstore sidecar: {exc}"}})
+                    self._send_json(
+                        502, {"error": {"code": 502, "message": f"objstore sidecar: {exc}"}}
+                    )
                 except OSError:
                     pass
             finally:
@@ -205,7 +235,11 @@ def make_handler(config: SidecarConfig):
                     sidecar = f"http://{self.headers.get('Host', '127.0.0.1:1106')}"
                     value = value.replace(config.server, sidecar, 1)
                 self.send_header(name, value)
-            no_body = self.command == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200
+            no_body = (
+                self.command == "HEAD"
+                or response.status in (204, 304)
+                or 100 <= response.status < 200
+            )
             if length is not None:
                 self.send_header("Content-Length", length)
                 self.end_headers()
@@ -228,7 +262,9 @@ def make_handler(config: SidecarConfig):
     return Handler
 
 
-def make_server(config: SidecarConfig, host: str = "127.0.0.1", port: int = 1106) -> ThreadingHTTPServer:
+def make_server(
+    config: SidecarConfig, host: str = "127.0.0.1", port: int = 1106
+) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), make_handler(config))
     server.daemon_threads = True
     return server

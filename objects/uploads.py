@@ -238,9 +238,7 @@ def session_finish(
                 attributes=ObjectAttributes(**session.attributes),
                 preconditions=Preconditions(**session.preconditions),
             )
-            UploadSession.objects.filter(pk=session.pk).update(
-                completed_generation=obj.generation
-            )
+            UploadSession.objects.filter(pk=session.pk).update(completed_generation=obj.generation)
     except BaseException:
         # A failed finish ends the session: its bytes go, the object keeps its old version.
         services._delete_blobs([session.blob_key])

@@ -172,8 +172,11 @@ STORAGES = {
     },
     "objstore": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(OBJSTORE_BLOB_DIR), "directory_permissions_mode": 0o700,
-                    "file_permissions_mode": 0o600},
+        "OPTIONS": {
+            "location": str(OBJSTORE_BLOB_DIR),
+            "directory_permissions_mode": 0o700,
+            "file_permissions_mode": 0o600,
+        },
     },
 }
 

@@ -28,14 +28,18 @@ def test_the_admin_searches_and_filters_objects(admin_client, bucket):
     put(bucket, "cat.png", b"x")
     response = admin_client.get(reverse("admin:objects_object_changelist"), {"q": "q1"})
     assert "reports/q1.csv" in response.text and "cat.png" not in response.text
-    response = admin_client.get(reverse("admin:objects_object_changelist"), {"content_type": "image/png"})
+    response = admin_client.get(
+        reverse("admin:objects_object_changelist"), {"content_type": "image/png"}
+    )
     assert "cat.png" in response.text and "reports/q1.csv" not in response.text
 
 
 def test_editing_an_object_in_the_admin_bumps_its_metageneration(admin_client, bucket):
     obj = put(bucket, "a.txt", b"x", content_type="text/plain")
     url = reverse("admin:objects_object_change", args=[obj.pk])
-    response = admin_client.post(url, {"content_type": "text/csv", "cache_control": "", "metadata": "{}"})
+    response = admin_client.post(
+        url, {"content_type": "text/csv", "cache_control": "", "metadata": "{}"}
+    )
     assert response.status_code == 302
     obj.refresh_from_db()
     assert (obj.content_type, obj.metageneration) == ("text/csv", 2)

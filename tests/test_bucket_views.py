@@ -31,7 +31,10 @@ def test_create_a_bucket(alice_client, alice):
     created = Bucket.objects.get(owner=alice, name="backups")
     assert response.status_code == 302
     assert response["Location"] == reverse("object_browser", args=[created.bucket_id])
-    assert re.fullmatch(r"objstore-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", created.bucket_id)
+    assert re.fullmatch(
+        r"objstore-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+        created.bucket_id,
+    )
 
 
 @pytest.mark.parametrize("name", ["", "   "])
@@ -77,14 +80,20 @@ def test_settings_shows_id_stats_and_the_delete_warning(alice_client, bucket):
 
 
 def test_settings_of_another_users_bucket_is_404(charlie_client, bucket):
-    assert charlie_client.get(reverse("bucket_settings", args=[bucket.bucket_id])).status_code == 404
-    assert charlie_client.get(reverse("bucket_settings", args=["objstore-missing"])).status_code == 404
+    assert (
+        charlie_client.get(reverse("bucket_settings", args=[bucket.bucket_id])).status_code == 404
+    )
+    assert (
+        charlie_client.get(reverse("bucket_settings", args=["objstore-missing"])).status_code == 404
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_delete_needs_the_exact_name(alice_client, bucket, blob_dir):
     put(bucket, "a.txt")
-    response = alice_client.post(reverse("bucket_delete", args=[bucket.bucket_id]), {"confirm_name": "Photos"})
+    response = alice_client.post(
+        reverse("bucket_delete", args=[bucket.bucket_id]), {"confirm_name": "Photos"}
+    )
     assert response.status_code == 400
     assert "nothing was deleted" in response.text
     assert Bucket.objects.filter(pk=bucket.pk).exists()
@@ -95,16 +104,23 @@ def test_delete_needs_the_exact_name(alice_client, bucket, blob_dir):
 def test_delete_removes_the_bucket_its_objects_and_bytes(alice_client, bucket, blob_dir):
     put(bucket, "a.txt")
     put(bucket, "b/c.txt")
-    response = alice_client.post(reverse("bucket_delete", args=[bucket.bucket_id]), {"confirm_name": "photos"})
+    response = alice_client.post(
+        reverse("bucket_delete", args=[bucket.bucket_id]), {"confirm_name": "photos"}
+    )
     assert response.status_code == 302 and response["Location"] == reverse("bucket_list")
     assert not Bucket.objects.filter(pk=bucket.pk).exists()
     assert not Object.objects.exists()
     assert stored_blobs(blob_dir) == []
-    assert "Deleted bucket “photos” and its 2 objects." in alice_client.get(reverse("bucket_list")).text
+    assert (
+        "Deleted bucket “photos” and its 2 objects."
+        in alice_client.get(reverse("bucket_list")).text
+    )
 
 
 def test_another_user_cannot_delete_my_bucket(charlie_client, bucket):
-    response = charlie_client.post(reverse("bucket_delete", args=[bucket.bucket_id]), {"confirm_name": "photos"})
+    response = charlie_client.post(
+        reverse("bucket_delete", args=[bucket.bucket_id]), {"confirm_name": "photos"}
+    )
     assert response.status_code == 404
     assert Bucket.objects.filter(pk=bucket.pk).exists()
 
@@ -119,5 +135,10 @@ def test_csrf_protects_bucket_forms(alice, bucket):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     assert client.post(reverse("bucket_create"), {"name": "x"}).status_code == 403
-    assert client.post(reverse("bucket_delete", args=[bucket.bucket_id]), {"confirm_name": "photos"}).status_code == 403
+    assert (
+        client.post(
+            reverse("bucket_delete", args=[bucket.bucket_id]), {"confirm_name": "photos"}
+        ).status_code
+        == 403
+    )
     assert Bucket.objects.filter(pk=bucket.pk).exists()

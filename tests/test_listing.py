@@ -63,14 +63,22 @@ def load(bucket, names):
     Object.objects.filter(bucket=bucket).delete()
     Object.objects.bulk_create(
         Object(
-            bucket=bucket, name=name, size=0, crc32c="AAAAAA==", generation=1,
-            blob_key=f"k{i}-{bucket.pk}", created="2026-01-01T00:00Z", updated="2026-01-01T00:00Z",
+            bucket=bucket,
+            name=name,
+            size=0,
+            crc32c="AAAAAA==",
+            generation=1,
+            blob_key=f"k{i}-{bucket.pk}",
+            created="2026-01-01T00:00Z",
+            updated="2026-01-01T00:00Z",
         )
         for i, name in enumerate(names)
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     names=names_strategy,
     prefix=short_text,
@@ -79,16 +87,24 @@ def load(bucket, names):
     end_offset=short_text,
     page_size=st.integers(min_value=1, max_value=7),
 )
-def test_listing_matches_the_reference(bucket, names, prefix, delimiter, start_offset, end_offset, page_size):
+def test_listing_matches_the_reference(
+    bucket, names, prefix, delimiter, start_offset, end_offset, page_size
+):
     load(bucket, names)
-    options = dict(prefix=prefix, delimiter=delimiter, start_offset=start_offset, end_offset=end_offset)
+    options = dict(
+        prefix=prefix, delimiter=delimiter, start_offset=start_offset, end_offset=end_offset
+    )
     assert list_all(bucket, page_size=page_size, **options) == reference(names, **options)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     names=names_strategy,
-    glob=st.sampled_from(["*", "**", "a*", "**/a", "a/**", "*.b", "?", "[ab]*", "[!a]*", "{a,b}/*", "**é*"]),
+    glob=st.sampled_from(
+        ["*", "**", "a*", "**/a", "a/**", "*.b", "?", "[ab]*", "[!a]*", "{a,b}/*", "**é*"]
+    ),
     delimiter=st.sampled_from(["", "/"]),
     page_size=st.integers(min_value=1, max_value=5),
 )
@@ -99,7 +115,13 @@ def test_listing_with_a_glob_matches_the_reference(bucket, names, glob, delimite
 
 
 def test_folders_collapse_and_files_list_under_a_prefix(bucket):
-    for name in ["photos/2024/a.png", "photos/2024/b.png", "photos/2024-old/c.png", "photos/x.txt", "readme"]:
+    for name in [
+        "photos/2024/a.png",
+        "photos/2024/b.png",
+        "photos/2024-old/c.png",
+        "photos/x.txt",
+        "readme",
+    ]:
         put(bucket, name)
     top = objects_list(bucket=bucket, delimiter="/")
     assert top.prefixes == ["photos/"]
@@ -133,7 +155,10 @@ def test_max_results_is_capped_at_1000(bucket):
 
 
 def test_a_big_folder_costs_one_seek_per_subfolder(bucket, django_assert_max_num_queries):
-    load(bucket, [f"big/{i:05}" for i in range(3000)] + ["a.txt", "z.txt"] + [f"d{i}/f" for i in range(5)])
+    load(
+        bucket,
+        [f"big/{i:05}" for i in range(3000)] + ["a.txt", "z.txt"] + [f"d{i}/f" for i in range(5)],
+    )
     with django_assert_max_num_queries(8):
         page = objects_list(bucket=bucket, delimiter="/")
     assert page.prefixes == ["big/", "d0/", "d1/", "d2/", "d3/", "d4/"]

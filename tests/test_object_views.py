@@ -90,7 +90,10 @@ def test_outsiders_and_anonymous_visitors_see_nothing(client, charlie_client, bu
 
 
 def test_upload_several_files_from_a_plain_form(alice_client, bucket):
-    files = [SimpleUploadedFile("a.txt", b"aaa", "text/plain"), SimpleUploadedFile("b.bin", b"\x00\x01")]
+    files = [
+        SimpleUploadedFile("a.txt", b"aaa", "text/plain"),
+        SimpleUploadedFile("b.bin", b"\x00\x01"),
+    ]
     response = alice_client.post(upload_url(bucket), {"files": files, "prefix": "docs/"})
     assert response.status_code == 302
     assert response["Location"] == browser_url(bucket, "docs%2F")
@@ -102,7 +105,11 @@ def test_upload_several_files_from_a_plain_form(alice_client, bucket):
 def test_the_script_uploads_one_file_with_its_relative_path(alice_client, bucket):
     response = alice_client.post(
         upload_url(bucket),
-        {"files": SimpleUploadedFile("b.txt", b"bee"), "paths": "myfolder/sub/b.txt", "prefix": "here/"},
+        {
+            "files": SimpleUploadedFile("b.txt", b"bee"),
+            "paths": "myfolder/sub/b.txt",
+            "prefix": "here/",
+        },
         HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 200
@@ -128,11 +135,15 @@ def test_an_invalid_name_gets_a_clear_error(alice_client, bucket, blob_dir):
     assert not Object.objects.exists() and stored_blobs(blob_dir) == []
 
 
-def test_an_oversize_upload_gets_a_clear_error_and_changes_nothing(alice_client, bucket, blob_dir, settings):
+def test_an_oversize_upload_gets_a_clear_error_and_changes_nothing(
+    alice_client, bucket, blob_dir, settings
+):
     settings.OBJSTORE_MAX_OBJECT_SIZE = 4
     original = put(bucket, "a.txt", b"ok")
     response = alice_client.post(
-        upload_url(bucket), {"files": SimpleUploadedFile("a.txt", b"too large")}, HTTP_ACCEPT="application/json"
+        upload_url(bucket),
+        {"files": SimpleUploadedFile("a.txt", b"too large")},
+        HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 413
     assert "larger than the upload limit of 4\xa0bytes" in response.json()["results"][0]["error"]
@@ -146,8 +157,15 @@ def test_an_upload_without_files_says_so(alice_client, bucket):
 
 
 def test_outsiders_cannot_upload(charlie_client, client, bucket):
-    assert charlie_client.post(upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}).status_code == 404
-    assert client.post(upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}).status_code == 302
+    assert (
+        charlie_client.post(
+            upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}).status_code == 302
+    )
     assert not Object.objects.exists()
 
 
@@ -155,7 +173,9 @@ def test_upload_is_post_only_and_csrf_protected(alice, alice_client, bucket):
     assert alice_client.get(upload_url(bucket)).status_code == 405
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(alice)
-    assert strict.post(upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}).status_code == 403
+    assert (
+        strict.post(upload_url(bucket), {"files": SimpleUploadedFile("a", b"1")}).status_code == 403
+    )
     assert not Object.objects.exists()
 
 
@@ -171,15 +191,23 @@ def test_a_folder_of_500_files_fits_in_one_plain_form_post(alice_client, bucket)
 
 def test_create_folder_with_htmx_returns_the_fresh_listing(alice_client, bucket):
     response = alice_client.post(
-        reverse("folder_create", args=[bucket.bucket_id]), {"name": "reports", "prefix": ""}, HTTP_HX_REQUEST="true"
+        reverse("folder_create", args=[bucket.bucket_id]),
+        {"name": "reports", "prefix": ""},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
-    assert 'id="listing"' in response.text and "reports/" in response.text and "<html" not in response.text
+    assert (
+        'id="listing"' in response.text
+        and "reports/" in response.text
+        and "<html" not in response.text
+    )
     assert services.object_get(bucket=bucket, name="reports/").size == 0
 
 
 def test_create_folder_inside_a_folder_without_javascript(alice_client, bucket):
-    response = alice_client.post(reverse("folder_create", args=[bucket.bucket_id]), {"name": "2024", "prefix": "photos/"})
+    response = alice_client.post(
+        reverse("folder_create", args=[bucket.bucket_id]), {"name": "2024", "prefix": "photos/"}
+    )
     assert response.status_code == 302
     assert Object.objects.filter(bucket=bucket, name="photos/2024/").exists()
 
@@ -211,11 +239,17 @@ def test_delete_a_folder_leaves_its_lookalike_alone(alice_client, bucket, blob_d
 
 def test_delete_without_javascript_asks_first(alice_client, bucket):
     put(bucket, "photos/a.png")
-    response = alice_client.post(reverse("folder_delete", args=[bucket.bucket_id]), {"folder": "photos/"})
+    response = alice_client.post(
+        reverse("folder_delete", args=[bucket.bucket_id]), {"folder": "photos/"}
+    )
     assert response.status_code == 200
-    assert "Delete the folder “photos/”?" in response.text and "This deletes 1 object" in response.text
+    assert (
+        "Delete the folder “photos/”?" in response.text and "This deletes 1 object" in response.text
+    )
     assert Object.objects.count() == 1
-    response = alice_client.post(reverse("object_delete", args=[bucket.bucket_id]), {"name": "photos/a.png"})
+    response = alice_client.post(
+        reverse("object_delete", args=[bucket.bucket_id]), {"name": "photos/a.png"}
+    )
     assert "cannot be undone" in response.text and Object.objects.count() == 1
 
 
@@ -233,7 +267,9 @@ def test_delete_a_file(alice_client, bucket, blob_dir):
 
 def test_deleting_a_missing_file_says_so(alice_client, bucket):
     response = alice_client.post(
-        reverse("object_delete", args=[bucket.bucket_id]), {"name": "gone", "confirmed": "yes"}, HTTP_HX_REQUEST="true"
+        reverse("object_delete", args=[bucket.bucket_id]),
+        {"name": "gone", "confirmed": "yes"},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 404 and "no longer exists" in response.text
 
@@ -241,9 +277,24 @@ def test_deleting_a_missing_file_says_so(alice_client, bucket):
 def test_outsiders_cannot_delete(charlie_client, bucket):
     put(bucket, "a.txt")
     put(bucket, "f/b.txt")
-    assert charlie_client.post(reverse("object_delete", args=[bucket.bucket_id]), {"name": "a.txt", "confirmed": "yes"}).status_code == 404
-    assert charlie_client.post(reverse("folder_delete", args=[bucket.bucket_id]), {"folder": "f/", "confirmed": "yes"}).status_code == 404
-    assert charlie_client.post(reverse("folder_create", args=[bucket.bucket_id]), {"name": "x"}).status_code == 404
+    assert (
+        charlie_client.post(
+            reverse("object_delete", args=[bucket.bucket_id]), {"name": "a.txt", "confirmed": "yes"}
+        ).status_code
+        == 404
+    )
+    assert (
+        charlie_client.post(
+            reverse("folder_delete", args=[bucket.bucket_id]), {"folder": "f/", "confirmed": "yes"}
+        ).status_code
+        == 404
+    )
+    assert (
+        charlie_client.post(
+            reverse("folder_create", args=[bucket.bucket_id]), {"name": "x"}
+        ).status_code
+        == 404
+    )
     assert Object.objects.count() == 2
 
 
@@ -252,7 +303,9 @@ def test_outsiders_cannot_delete(charlie_client, bucket):
 
 def test_download_streams_the_bytes_as_an_attachment(alice_client, bucket):
     put(bucket, "docs/résumé 日本.html", b"<h1>hi</h1>", content_type="text/html")
-    response = alice_client.get(reverse("object_download", args=[bucket.bucket_id]), {"name": "docs/résumé 日本.html"})
+    response = alice_client.get(
+        reverse("object_download", args=[bucket.bucket_id]), {"name": "docs/résumé 日本.html"}
+    )
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"<h1>hi</h1>"
     assert response["Content-Length"] == "11"
@@ -264,7 +317,9 @@ def test_download_streams_the_bytes_as_an_attachment(alice_client, bucket):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_download_of_a_missing_or_foreign_object_is_404(alice_client, charlie_client, client, bucket):
+def test_download_of_a_missing_or_foreign_object_is_404(
+    alice_client, charlie_client, client, bucket
+):
     put(bucket, "a.txt")
     url = reverse("object_download", args=[bucket.bucket_id])
     assert alice_client.get(url, {"name": "missing"}).status_code == 404

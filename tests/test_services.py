@@ -125,26 +125,37 @@ def test_uploads_stream_in_bounded_chunks(bucket):
 def test_preconditions_on_replace(bucket, blob_dir, conditions, allowed):
     original = put(bucket, "doc", b"old")
     if allowed:
-        services.object_upload(bucket=bucket, name="doc", stream=io.BytesIO(b"new"), preconditions=conditions)
+        services.object_upload(
+            bucket=bucket, name="doc", stream=io.BytesIO(b"new"), preconditions=conditions
+        )
         assert read(services.object_get(bucket=bucket, name="doc")) == b"new"
     else:
         with pytest.raises(services.PreconditionFailed):
-            services.object_upload(bucket=bucket, name="doc", stream=io.BytesIO(b"new"), preconditions=conditions)
+            services.object_upload(
+                bucket=bucket, name="doc", stream=io.BytesIO(b"new"), preconditions=conditions
+            )
         assert read(services.object_get(bucket=bucket, name="doc")) == b"old"
         assert stored_blobs(blob_dir) == [original.blob_key]
 
 
 def test_generation_match_guards_create_and_replace(bucket):
     created = services.object_upload(
-        bucket=bucket, name="n", stream=io.BytesIO(b"1"), preconditions=services.Preconditions(if_generation_match=0)
+        bucket=bucket,
+        name="n",
+        stream=io.BytesIO(b"1"),
+        preconditions=services.Preconditions(if_generation_match=0),
     )
     replaced = services.object_upload(
-        bucket=bucket, name="n", stream=io.BytesIO(b"2"),
+        bucket=bucket,
+        name="n",
+        stream=io.BytesIO(b"2"),
         preconditions=services.Preconditions(if_generation_match=created.generation),
     )
     with pytest.raises(services.PreconditionFailed):
         services.object_upload(
-            bucket=bucket, name="n", stream=io.BytesIO(b"3"),
+            bucket=bucket,
+            name="n",
+            stream=io.BytesIO(b"3"),
             preconditions=services.Preconditions(if_generation_match=created.generation),
         )
     assert read(services.object_get(bucket=bucket, name="n")) == b"2"
@@ -164,8 +175,16 @@ def test_delete_removes_row_and_blob(bucket, blob_dir):
 def test_delete_honours_preconditions(bucket):
     obj = put(bucket, "a")
     with pytest.raises(services.PreconditionFailed):
-        services.object_delete(bucket=bucket, name="a", preconditions=services.Preconditions(if_generation_match=obj.generation + 1))
-    services.object_delete(bucket=bucket, name="a", preconditions=services.Preconditions(if_generation_match=obj.generation))
+        services.object_delete(
+            bucket=bucket,
+            name="a",
+            preconditions=services.Preconditions(if_generation_match=obj.generation + 1),
+        )
+    services.object_delete(
+        bucket=bucket,
+        name="a",
+        preconditions=services.Preconditions(if_generation_match=obj.generation),
+    )
     assert not Object.objects.exists()
 
 
@@ -177,8 +196,15 @@ def test_folder_create_makes_a_placeholder_that_lists_as_a_folder(bucket):
 
 
 def test_folder_delete_removes_exactly_the_subtree(bucket, blob_dir):
-    for name in ["photos/2024/", "photos/2024/a.png", "photos/2024/deep/b.png", "photos/2024-old/c.png",
-                 "photos/2024", "photos/20240", "other"]:
+    for name in [
+        "photos/2024/",
+        "photos/2024/a.png",
+        "photos/2024/deep/b.png",
+        "photos/2024-old/c.png",
+        "photos/2024",
+        "photos/20240",
+        "other",
+    ]:
         put(bucket, name)
     assert services.folder_delete(bucket=bucket, prefix="photos/2024/") == 3
     left = sorted(Object.objects.filter(bucket=bucket).values_list("name", flat=True))
@@ -223,5 +249,9 @@ def test_bucket_stats(bucket):
 def test_patch_changes_metadata_and_bumps_metageneration(bucket):
     obj = put(bucket, "a", b"data")
     patched = services.object_patch(bucket=bucket, name="a", changes={"content_type": "text/csv"})
-    assert (patched.content_type, patched.metageneration, patched.generation) == ("text/csv", 2, obj.generation)
+    assert (patched.content_type, patched.metageneration, patched.generation) == (
+        "text/csv",
+        2,
+        obj.generation,
+    )
     assert read(patched) == b"data"

@@ -6,9 +6,13 @@ from objects.sidecar import ConfigError, default_bucket_from_replit_file, load_c
 def test_default_bucket_comes_from_a_replit_file(tmp_path, monkeypatch):
     monkeypatch.delenv("OBJSTORE_DEFAULT_BUCKET", raising=False)
     replit = tmp_path / ".replit"
-    replit.write_text('run = "python main.py"\n\n[objectStorage]\ndefaultBucketID = "objstore-abc"\n')
+    replit.write_text(
+        'run = "python main.py"\n\n[objectStorage]\ndefaultBucketID = "objstore-abc"\n'
+    )
     assert default_bucket_from_replit_file(replit) == "objstore-abc"
-    config = load_config(server="http://127.0.0.1:8000", token="objstore_t", bucket=None, replit_file=replit)
+    config = load_config(
+        server="http://127.0.0.1:8000", token="objstore_t", bucket=None, replit_file=replit
+    )
     assert config.default_bucket == "objstore-abc"
     assert default_bucket_from_replit_file(tmp_path / "missing") == ""
 
@@ -20,7 +24,11 @@ def test_environment_wins_over_the_replit_file(tmp_path, monkeypatch):
     monkeypatch.setenv("OBJSTORE_TOKEN", "objstore_env")
     monkeypatch.setenv("OBJSTORE_URL", "https://files.example.org/")
     config = load_config(server=None, token=None, bucket=None, replit_file=replit)
-    assert (config.default_bucket, config.token, config.server) == ("from-env", "objstore_env", "https://files.example.org")
+    assert (config.default_bucket, config.token, config.server) == (
+        "from-env",
+        "objstore_env",
+        "https://files.example.org",
+    )
     assert config.upstream == ("https", "files.example.org", 443)
 
 
@@ -46,8 +54,12 @@ def run_sidecar(*args, env=None, timeout=20):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OBJSTORE_")}
     full_env.update(env or {})
     return subprocess.Popen(
-        [sys.executable, "manage.py", "sidecar", *args], cwd=root, env=full_env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "manage.py", "sidecar", *args],
+        cwd=root,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -69,12 +81,16 @@ def test_the_command_serves_the_sidecar_endpoints(tmp_path):
         port = probe.getsockname()[1]
     replit = tmp_path / ".replit"
     replit.write_text('[objectStorage]\ndefaultBucketID = "objstore-from-file"\n')
-    process = run_sidecar("--port", str(port), "--replit-file", str(replit), env={"OBJSTORE_TOKEN": "objstore_t"})
+    process = run_sidecar(
+        "--port", str(port), "--replit-file", str(replit), env={"OBJSTORE_TOKEN": "objstore_t"}
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
             try:
-                with urllib.request.urlopen(f"{base}/object-storage/default-bucket", timeout=1) as response:
+                with urllib.request.urlopen(
+                    f"{base}/object-storage/default-bucket", timeout=1
+                ) as response:
                     assert json.load(response) == {"bucketId": "objstore-from-file"}
                 break
             except OSError:
@@ -83,7 +99,9 @@ def test_the_command_serves_the_sidecar_endpoints(tmp_path):
             raise AssertionError(process.stderr.read())
         with urllib.request.urlopen(f"{base}/credential") as response:
             assert json.load(response) == {"access_token": "objstore_t"}
-        request = urllib.request.Request(f"{base}/token", data=b"grant_type=x&subject_token=objstore_t", method="POST")
+        request = urllib.request.Request(
+            f"{base}/token", data=b"grant_type=x&subject_token=objstore_t", method="POST"
+        )
         with urllib.request.urlopen(request) as response:
             body = json.load(response)
         assert body["access_token"] == "objstore_t" and body["expires_in"] == 3600

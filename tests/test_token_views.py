@@ -1,6 +1,5 @@
 import hashlib
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 
@@ -9,7 +8,9 @@ from buckets.tokens import token_authenticate, token_create
 
 
 def test_create_a_token_shows_its_secret_once(alice_client, alice, bucket):
-    response = alice_client.post(reverse("token_new"), {"name": "laptop", "bucket": bucket.bucket_id, "read_only": "on"})
+    response = alice_client.post(
+        reverse("token_new"), {"name": "laptop", "bucket": bucket.bucket_id, "read_only": "on"}
+    )
     assert response.status_code == 302
     token = ApiToken.objects.get(owner=alice)
     assert (token.name, token.read_only, token.bucket) == ("laptop", True, bucket)
@@ -33,7 +34,12 @@ def test_a_token_needs_a_name_and_my_own_bucket(alice_client, alice, charlie):
 
     theirs = bucket_create(owner=charlie, name="theirs")
     assert alice_client.post(reverse("token_new"), {"name": ""}).status_code == 400
-    assert alice_client.post(reverse("token_new"), {"name": "x", "bucket": theirs.bucket_id}).status_code == 400
+    assert (
+        alice_client.post(
+            reverse("token_new"), {"name": "x", "bucket": theirs.bucket_id}
+        ).status_code
+        == 400
+    )
     assert not ApiToken.objects.exists()
 
 

@@ -4,8 +4,8 @@ Django's parser handles ``multipart/form-data`` only. Here the first part is the
 metadata and the second its bytes, which are handed on in chunks: the body is never held whole.
 """
 
-from email.parser import BytesHeaderParser
 from email.message import Message
+from email.parser import BytesHeaderParser
 
 from ..services import Readable
 
@@ -73,7 +73,7 @@ class MultipartRelatedReader:
         return headers, _Part(self)
 
     def _read_part(self, size: int) -> bytes:
-        """Up to ``size`` bytes of the current part; b"" at its end (then moves past the boundary)."""
+        """Up to ``size`` bytes of the current part; b"" at its end (then skips the boundary)."""
         keep = len(self._delimiter) - 1
         while True:
             index = self._buffer.find(self._delimiter)

@@ -11,7 +11,9 @@ from ..models import Object
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def base_url(request: HttpRequest) -> str:
@@ -27,7 +29,10 @@ def object_resource(obj: Object, request: HttpRequest) -> dict:
         "kind": "storage#object",
         "id": f"{bucket_id}/{obj.name}/{obj.generation}",
         "selfLink": f"{base}/storage/v1/b/{bucket_id}/o/{quoted}",
-        "mediaLink": f"{base}/download/storage/v1/b/{bucket_id}/o/{quoted}?generation={obj.generation}&alt=media",
+        "mediaLink": (
+            f"{base}/download/storage/v1/b/{bucket_id}/o/{quoted}"
+            f"?generation={obj.generation}&alt=media"
+        ),
         "name": obj.name,
         "bucket": bucket_id,
         "generation": str(obj.generation),

@@ -257,12 +257,7 @@ def objects_list(call: Call, bucket: str) -> HttpResponse:
 
 def _object_for_read(call: Call, found: Bucket, name: str) -> Object | HttpResponse:
     """The object after GCS's read preconditions: 412 for a failed match, 304 for a not-match."""
-    try:
-        obj = services.object_get(
-            bucket=found, name=name, generation=_int_param(call, "generation")
-        )
-    except services.ObjectNotFound:
-        raise errors.object_not_found(found.bucket_id, name) from None
+    obj = services.object_get(bucket=found, name=name, generation=_int_param(call, "generation"))
     conditions = _preconditions(call)
     if (
         conditions.if_generation_match is not None
@@ -292,52 +287,43 @@ def object_get(call: Call, bucket: str, object: str, *, media: bool = False) -> 
 
 def object_delete(call: Call, bucket: str, object: str) -> HttpResponse:
     found = call.bucket(bucket, write=True)
-    try:
-        services.object_delete(
-            bucket=found,
-            name=object,
-            generation=_int_param(call, "generation"),
-            preconditions=_preconditions(call),
-        )
-    except services.ObjectNotFound:
-        raise errors.object_not_found(found.bucket_id, object) from None
+    services.object_delete(
+        bucket=found,
+        name=object,
+        generation=_int_param(call, "generation"),
+        preconditions=_preconditions(call),
+    )
     return HttpResponse(status=204)
 
 
+_PATCHABLE = {
+    "contentType": "content_type",
+    "contentEncoding": "content_encoding",
+    "cacheControl": "cache_control",
+}
+
+
 def object_patch(call: Call, bucket: str, object: str) -> HttpResponse:
+    """PATCH merges what the body names; PUT (update) replaces every writable field."""
     found = call.bucket(bucket, write=True)
     body = call.json_body()
-    try:
-        current = services.object_get(bucket=found, name=object)
-    except services.ObjectNotFound:
-        raise errors.object_not_found(found.bucket_id, object) from None
+    replace = call.request.method == "PUT"
     changes: dict[str, Any] = {}
-    fields = {"contentType": "content_type", "contentEncoding": "content_encoding",
-              "cacheControl": "cache_control"}
-    for api_name, model_name in fields.items():
-        if api_name in body:
-            changes[model_name] = body[api_name] or ("application/octet-stream" if api_name == "contentType" else "")
-        elif call.request.method == "PUT" and api_name != "contentType":
-            changes[model_name] = ""
-    if "metadata" in body or call.request.method == "PUT":
-        patch = _metadata_map(body.get("metadata"), "metadata")
-        merged = {} if call.request.method == "PUT" else dict(current.metadata)
-        for key, value in patch.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[str(key)] = str(value)
-        changes["metadata"] = merged
-    try:
-        obj = services.object_patch(
-            bucket=found,
-            name=object,
-            changes=changes,
-            generation=_int_param(call, "generation"),
-            preconditions=_preconditions(call),
-        )
-    except services.ObjectNotFound:
-        raise errors.object_not_found(found.bucket_id, object) from None
+    for api_name, model_name in _PATCHABLE.items():
+        if api_name in body or (replace and api_name != "contentType"):
+            default = "application/octet-stream" if api_name == "contentType" else ""
+            changes[model_name] = body.get(api_name) or default
+    obj = services.object_patch(
+        bucket=found,
+        name=object,
+        changes=changes,
+        metadata_patch=_metadata_map(body.get("metadata"), "metadata")
+        if "metadata" in body
+        else None,
+        replace_metadata=replace,
+        generation=_int_param(call, "generation"),
+        preconditions=_preconditions(call),
+    )
     return _json(object_resource(obj, call.request))
 
 
@@ -458,10 +444,17 @@ def upload_insert(call: Call, bucket: str) -> HttpResponse:
         return _multipart_upload(call, found, content_type)
     if upload_type in ("media", ""):
         name = call.params.get("name", "")
-        return _store(call, found, name, call.body_stream(), services.ObjectAttributes(
-            content_type=content_type or None,
-            content_encoding=call.params.get("contentEncoding", ""),
-        ), services.ExpectedChecksums())
+        return _store(
+            call,
+            found,
+            name,
+            call.body_stream(),
+            services.ObjectAttributes(
+                content_type=content_type or None,
+                content_encoding=call.params.get("contentEncoding", ""),
+            ),
+            services.ExpectedChecksums(),
+        )
     raise errors.bad_request(f"Unsupported uploadType: {upload_type!r}")
 
 
@@ -595,7 +588,9 @@ def resumable_continue(call: Call, bucket: str) -> HttpResponse:
             if length < 0:
                 raise errors.bad_request(f"Invalid Content-Range: {header!r}")
     try:
-        session = uploads.session_append(session=session, offset=offset, stream=stream, length=length)
+        session = uploads.session_append(
+            session=session, offset=offset, stream=stream, length=length
+        )
     except uploads.OffsetMismatch as exc:
         raise errors.bad_request(str(exc)) from None
     except uploads.SizeMismatch as exc:
@@ -623,19 +618,16 @@ def object_copy(
     destination = call.bucket(dbucket, write=True)
     body = call.json_body()
     overrides = {"contentType", "contentEncoding", "cacheControl", "metadata"} & set(body)
-    try:
-        obj = services.object_copy(
-            source_bucket=source_bucket,
-            source_name=object,
-            bucket=destination,
-            name=dobject,
-            attributes=_attributes(body) if overrides else None,
-            source_generation=_int_param(call, "sourceGeneration"),
-            source_preconditions=_preconditions(call, "Source"),
-            preconditions=_preconditions(call),
-        )
-    except services.ObjectNotFound:
-        raise errors.object_not_found(source_bucket.bucket_id, object) from None
+    obj = services.object_copy(
+        source_bucket=source_bucket,
+        source_name=object,
+        bucket=destination,
+        name=dobject,
+        attributes=_attributes(body) if overrides else None,
+        source_generation=_int_param(call, "sourceGeneration"),
+        source_preconditions=_preconditions(call, "Source"),
+        preconditions=_preconditions(call),
+    )
     resource = object_resource(obj, call.request)
     if verb == "copyTo":
         return _json(resource)
@@ -683,16 +675,13 @@ def object_compose(call: Call, bucket: str, object: str) -> HttpResponse:
     destination = body.get("destination") or {}
     if not isinstance(destination, dict):
         raise errors.bad_request("destination must be an object.")
-    try:
-        obj = services.object_compose(
-            bucket=found,
-            sources=sources,
-            name=object,
-            attributes=_attributes(destination),
-            preconditions=_preconditions(call),
-        )
-    except services.ObjectNotFound as exc:
-        raise errors.object_not_found(found.bucket_id, exc.name) from None
+    obj = services.object_compose(
+        bucket=found,
+        sources=sources,
+        name=object,
+        attributes=_attributes(destination),
+        preconditions=_preconditions(call),
+    )
     return _json(object_resource(obj, call.request))
 
 
@@ -741,9 +730,18 @@ def _raw_path(request: HttpRequest) -> str:
     """
     raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
     if raw:
-        path = urlsplit(raw).path if raw.startswith(("http://", "https://")) else raw.split("?", 1)[0]
+        path = (
+            urlsplit(raw).path if raw.startswith(("http://", "https://")) else raw.split("?", 1)[0]
+        )
         return path
     return quote(request.path, safe="/")
+
+
+def _route(path: str) -> tuple[re.Match[str], dict[str, Handler]]:
+    for pattern, methods in _ROUTES:
+        if match := pattern.match(path):
+            return match, methods
+    raise errors.not_found("Not Found")
 
 
 def _drain(call: Call) -> None:
@@ -762,12 +760,7 @@ def api(request: HttpRequest) -> HttpResponse:
     path = _raw_path(request)
     call: Call | None = None
     try:
-        for pattern, methods in _ROUTES:
-            match = pattern.match(path)
-            if match:
-                break
-        else:
-            raise errors.not_found("Not Found")
+        match, methods = _route(path)
         handler = methods.get(request.method or "")
         if handler is None:
             raise ApiError(405, f"Method {request.method} is not allowed here.", "methodNotAllowed")
@@ -777,6 +770,8 @@ def api(request: HttpRequest) -> HttpResponse:
         return handler(call, **args)
     except ApiError as exc:
         response = exc.response()
+    except services.ObjectNotFound as exc:
+        response = errors.object_not_found(exc.bucket.bucket_id, exc.name).response()
     except services.PreconditionFailed:
         response = errors.precondition_failed().response()
     except InvalidObjectName as exc:
@@ -798,6 +793,7 @@ def _authenticate(request: HttpRequest) -> ApiToken:
         raise errors.unauthorized()
     token = token_authenticate(secret.strip())
     if token is None:
-        raise ApiError(401, "Invalid Credentials", "authError", locationType="header",
-                       location="Authorization")
+        raise ApiError(
+            401, "Invalid Credentials", "authError", locationType="header", location="Authorization"
+        )
     return token

@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from django.conf import settings as django_settings
 from google.cloud import storage
 from google.oauth2.credentials import Credentials
 
@@ -39,7 +38,9 @@ def database_url() -> str:
         return f"sqlite:///{db['NAME']}"
     user = quote(db["USER"] or "", safe="")
     password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return (
+        f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
 
 
 @dataclass
@@ -64,8 +65,18 @@ def start_server(tmp: Path, blob_dir: Path, extra_env: dict[str, str] | None = N
         **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "objstore_site/gunicorn.conf.py", "objstore_site.wsgi"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "objstore_site/gunicorn.conf.py",
+            "objstore_site.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -131,7 +142,8 @@ def token(alice) -> str:
 def gcs(server, token) -> storage.Client:
     """google-cloud-storage, pointed at objstore with an API token."""
     return storage.Client(
-        project="objstore", credentials=Credentials(token),
+        project="objstore",
+        credentials=Credentials(token),
         client_options={"api_endpoint": server.url},
     )
 

@@ -5,7 +5,6 @@ import os
 
 import pytest
 from google.api_core import exceptions
-from google.cloud.storage import Blob
 from google.resumable_media.requests import ResumableUpload
 
 from objects import services
@@ -133,8 +132,19 @@ def test_whole_and_ranged_downloads(gbucket):
 
 @pytest.mark.parametrize(
     "name",
-    ["with space.txt", "plus+sign", "question?mark", "hash#tag", "per%cent", "double//slash",
-     "ünïcødé/日本語 😀", "a/copyTo/b/x/o/y", "x/compose", "../../etc/passwd", "trailing/"],
+    [
+        "with space.txt",
+        "plus+sign",
+        "question?mark",
+        "hash#tag",
+        "per%cent",
+        "double//slash",
+        "ünïcødé/日本語 😀",
+        "a/copyTo/b/x/o/y",
+        "x/compose",
+        "../../etc/passwd",
+        "trailing/",
+    ],
 )
 def test_names_round_trip_exactly(gbucket, bucket, name):
     gbucket.blob(name).upload_from_string(name.encode())
@@ -175,8 +185,16 @@ def test_metadata_get_and_patch_merge_and_bump_metageneration(gbucket):
 
 @pytest.fixture
 def tree(bucket):
-    names = ["a.txt", "b.json", "docs/1.txt", "docs/2.json", "docs/deep/3.txt", "photos/2024/x.png",
-             "photos/2024-old/y.png", "z"]
+    names = [
+        "a.txt",
+        "b.json",
+        "docs/1.txt",
+        "docs/2.json",
+        "docs/deep/3.txt",
+        "photos/2024/x.png",
+        "photos/2024-old/y.png",
+        "z",
+    ]
     for name in names:
         put(bucket, name)
     return names
@@ -192,11 +210,19 @@ def test_list_with_prefix_delimiter_glob_and_offsets(gcs, bucket, tree):
     assert [b.name for b in listing] == ["docs/1.txt", "docs/2.json"]
     assert listing.prefixes == {"docs/deep/"}
     top = gcs.list_blobs(bucket.bucket_id, delimiter="/")
-    assert [b.name for b in top] == ["a.txt", "b.json", "z"] and top.prefixes == {"docs/", "photos/"}
+    assert [b.name for b in top] == ["a.txt", "b.json", "z"] and top.prefixes == {
+        "docs/",
+        "photos/",
+    }
     assert names(match_glob="**.json") == ["b.json", "docs/2.json"]
     assert names(match_glob="*.txt") == ["a.txt"]
     assert names(match_glob="docs/**/*.txt") == ["docs/1.txt", "docs/deep/3.txt"]
-    assert names(start_offset="b", end_offset="photos") == ["b.json", "docs/1.txt", "docs/2.json", "docs/deep/3.txt"]
+    assert names(start_offset="b", end_offset="photos") == [
+        "b.json",
+        "docs/1.txt",
+        "docs/2.json",
+        "docs/deep/3.txt",
+    ]
 
 
 def test_list_pages_with_max_results_and_page_tokens(gcs, bucket, tree):
@@ -265,9 +291,13 @@ def test_generation_preconditions_on_write_read_and_delete(gbucket):
         gbucket.blob("g").upload_from_string(b"v2", if_generation_match=generation + 1)
     gbucket.blob("g").upload_from_string(b"v2", if_generation_match=generation)
     with pytest.raises(exceptions.PreconditionFailed):
-        gbucket.blob("g").upload_from_string(b"v3", if_generation_not_match=gbucket.get_blob("g").generation)
+        gbucket.blob("g").upload_from_string(
+            b"v3", if_generation_not_match=gbucket.get_blob("g").generation
+        )
     with pytest.raises(exceptions.NotModified):
-        gbucket.blob("g").download_as_bytes(if_generation_not_match=gbucket.get_blob("g").generation)
+        gbucket.blob("g").download_as_bytes(
+            if_generation_not_match=gbucket.get_blob("g").generation
+        )
     with pytest.raises(exceptions.PreconditionFailed):
         gbucket.blob("g").download_as_bytes(if_generation_match=generation)
     with pytest.raises(exceptions.PreconditionFailed):
@@ -298,5 +328,7 @@ def test_source_preconditions_on_copy(gbucket):
         gbucket.copy_blob(source, gbucket, "d", if_source_generation_match=source.generation + 1)
     with pytest.raises(exceptions.PreconditionFailed):
         gbucket.copy_blob(source, gbucket, "s", if_generation_match=0)
-    gbucket.copy_blob(source, gbucket, "d", if_source_generation_match=source.generation, if_generation_match=0)
+    gbucket.copy_blob(
+        source, gbucket, "d", if_source_generation_match=source.generation, if_generation_match=0
+    )
     assert gbucket.blob("d").download_as_bytes() == b"x"

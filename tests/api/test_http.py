@@ -49,7 +49,11 @@ def assert_error(response, code, message=None):
 def test_no_token_or_a_wrong_token_is_401(server, bucket):
     listing = f"{server.url}/storage/v1/b/{bucket.bucket_id}/o"
     assert_error(requests.get(listing), 401)
-    assert_error(requests.get(listing, headers={"Authorization": "Bearer objstore_wrong"}), 401, "Invalid Credentials")
+    assert_error(
+        requests.get(listing, headers={"Authorization": "Bearer objstore_wrong"}),
+        401,
+        "Invalid Credentials",
+    )
     assert_error(requests.get(listing, headers={"Authorization": "Basic abc"}), 401)
 
 
@@ -61,8 +65,15 @@ def test_a_read_only_token_reads_but_cannot_write(server, alice, bucket, blob_di
     base = f"{server.url}/storage/v1/b/{bucket.bucket_id}/o"
     assert session.get(f"{base}/a.txt", params={"alt": "media"}).content == b"a"
     assert_error(session.delete(f"{base}/a.txt"), 403, "read-only")
-    assert_error(session.post(f"{server.url}/upload/storage/v1/b/{bucket.bucket_id}/o",
-                              params={"uploadType": "media", "name": "b"}, data=b"b"), 403, "read-only")
+    assert_error(
+        session.post(
+            f"{server.url}/upload/storage/v1/b/{bucket.bucket_id}/o",
+            params={"uploadType": "media", "name": "b"},
+            data=b"b",
+        ),
+        403,
+        "read-only",
+    )
     assert list(Object.objects.values_list("name", flat=True)) == ["a.txt"]
 
 
@@ -81,11 +92,18 @@ def test_a_bucket_limited_token_sees_only_its_bucket(server, alice, bucket, othe
 def test_another_users_bucket_answers_like_a_missing_one(api, charlie):
     theirs = bucket_create(owner=charlie, name="theirs")
     put(theirs, "secret.txt")
-    for path in [f"/storage/v1/b/{theirs.bucket_id}", f"/storage/v1/b/{theirs.bucket_id}/o",
-                 f"/storage/v1/b/{theirs.bucket_id}/o/secret.txt", f"/b/{theirs.bucket_id}/o/secret.txt"]:
+    for path in [
+        f"/storage/v1/b/{theirs.bucket_id}",
+        f"/storage/v1/b/{theirs.bucket_id}/o",
+        f"/storage/v1/b/{theirs.bucket_id}/o/secret.txt",
+        f"/b/{theirs.bucket_id}/o/secret.txt",
+    ]:
         assert_error(api.get(url(api, path)), 404, "The specified bucket does not exist.")
-    assert_error(api.delete(url(api, f"/storage/v1/b/{theirs.bucket_id}/o/secret.txt")), 404,
-                 "The specified bucket does not exist.")
+    assert_error(
+        api.delete(url(api, f"/storage/v1/b/{theirs.bucket_id}/o/secret.txt")),
+        404,
+        "The specified bucket does not exist.",
+    )
     assert Object.objects.filter(bucket=theirs).count() == 1
 
 
@@ -101,21 +119,34 @@ def test_last_used_is_recorded(api, alice, bucket):
 
 
 def test_curl_workflow_upload_list_download_delete(api, bucket):
-    created = api.post(url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
-                       params={"uploadType": "media", "name": "notes/today.txt"},
-                       data=b"remember", headers={"Content-Type": "text/plain"})
+    created = api.post(
+        url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
+        params={"uploadType": "media", "name": "notes/today.txt"},
+        data=b"remember",
+        headers={"Content-Type": "text/plain"},
+    )
     assert created.status_code == 200
     resource = created.json()
     assert resource["name"] == "notes/today.txt" and resource["size"] == "8"
     assert resource["md5Hash"] == b64(hashlib.md5(b"remember").digest())
-    listed = api.get(url(api, f"/storage/v1/b/{bucket.bucket_id}/o"), params={"prefix": "notes/"}).json()
+    listed = api.get(
+        url(api, f"/storage/v1/b/{bucket.bucket_id}/o"), params={"prefix": "notes/"}
+    ).json()
     assert [item["name"] for item in listed["items"]] == ["notes/today.txt"]
-    download = api.get(url(api, f"/storage/v1/b/{bucket.bucket_id}/o/{quote('notes/today.txt', safe='')}"),
-                       params={"alt": "media"})
+    download = api.get(
+        url(api, f"/storage/v1/b/{bucket.bucket_id}/o/{quote('notes/today.txt', safe='')}"),
+        params={"alt": "media"},
+    )
     assert download.content == b"remember"
-    assert download.headers["X-Goog-Hash"] == f"crc32c={crc32c_b64(b'remember')},md5={resource['md5Hash']}"
+    assert (
+        download.headers["X-Goog-Hash"]
+        == f"crc32c={crc32c_b64(b'remember')},md5={resource['md5Hash']}"
+    )
     assert download.headers["Content-Type"] == "text/plain"
-    assert api.delete(url(api, f"/storage/v1/b/{bucket.bucket_id}/o/notes%2Ftoday.txt")).status_code == 204
+    assert (
+        api.delete(url(api, f"/storage/v1/b/{bucket.bucket_id}/o/notes%2Ftoday.txt")).status_code
+        == 204
+    )
     assert "items" not in api.get(url(api, f"/storage/v1/b/{bucket.bucket_id}/o")).json()
 
 
@@ -126,7 +157,8 @@ def test_a_chunked_body_without_content_length_is_stored_whole(server, token, bu
         conn.sendall(
             f"POST /upload/storage/v1/b/{bucket.bucket_id}/o?uploadType=media&name=chunked.bin HTTP/1.1\r\n"
             f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-            "Transfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n".encode())
+            "Transfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n".encode()
+        )
         for chunk in chunks:
             conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         conn.sendall(b"0\r\n\r\n")
@@ -140,10 +172,16 @@ def test_a_chunked_body_without_content_length_is_stored_whole(server, token, bu
 def test_multipart_with_a_wrong_checksum_stores_nothing(api, bucket, blob_dir):
     boundary = "b0undary"
     metadata = json.dumps({"name": "checked.txt", "crc32c": crc32c_b64(b"other bytes")})
-    body = (f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n"
-            f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nthe bytes\r\n--{boundary}--\r\n").encode()
-    response = api.post(url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"), params={"uploadType": "multipart"},
-                        data=body, headers={"Content-Type": f'multipart/related; boundary="{boundary}"'})
+    body = (
+        f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n"
+        f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nthe bytes\r\n--{boundary}--\r\n"
+    ).encode()
+    response = api.post(
+        url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
+        params={"uploadType": "multipart"},
+        data=body,
+        headers={"Content-Type": f'multipart/related; boundary="{boundary}"'},
+    )
     assert_error(response, 400, "Provided CRC32C")
     assert not Object.objects.exists() and stored_blobs(blob_dir) == []
 
@@ -163,9 +201,12 @@ def test_gzip_objects_are_served_raw_or_decoded(api, bucket):
     import gzip
 
     packed = gzip.compress(b"plain text " * 100)
-    api.post(url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
-             params={"uploadType": "media", "name": "z.txt", "contentEncoding": "gzip"},
-             data=packed, headers={"Content-Type": "text/plain"})
+    api.post(
+        url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
+        params={"uploadType": "media", "name": "z.txt", "contentEncoding": "gzip"},
+        data=packed,
+        headers={"Content-Type": "text/plain"},
+    )
     media = url(api, f"/storage/v1/b/{bucket.bucket_id}/o/z.txt")
     raw = api.get(media, params={"alt": "media"}, headers={"Accept-Encoding": "gzip"}, stream=True)
     assert raw.headers["Content-Encoding"] == "gzip" and raw.raw.read() == packed
@@ -180,8 +221,12 @@ def start_session(api, bucket, name, size=None, **params):
     headers = {"X-Upload-Content-Type": "application/octet-stream"}
     if size is not None:
         headers["X-Upload-Content-Length"] = str(size)
-    response = api.post(url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
-                        params={"uploadType": "resumable", **params}, json={"name": name}, headers=headers)
+    response = api.post(
+        url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
+        params={"uploadType": "resumable", **params},
+        json={"name": name},
+        headers=headers,
+    )
     assert response.status_code == 200, response.text
     return response.headers["Location"]
 
@@ -189,7 +234,9 @@ def start_session(api, bucket, name, size=None, **params):
 def test_a_broken_chunk_is_resumed_after_a_status_query(api, server, token, bucket):
     data = bytes(range(256)) * 2048  # 512 KiB
     location = start_session(api, bucket, "resumed.bin", len(data))
-    first = api.put(location, data=data[:262144], headers={"Content-Range": f"bytes 0-262143/{len(data)}"})
+    first = api.put(
+        location, data=data[:262144], headers={"Content-Range": f"bytes 0-262143/{len(data)}"}
+    )
     assert first.status_code == 308 and first.headers["Range"] == "bytes=0-262143"
     # The second chunk's connection dies after 1,000 bytes.
     parts = urlsplit(location)
@@ -197,11 +244,15 @@ def test_a_broken_chunk_is_resumed_after_a_status_query(api, server, token, buck
         conn.sendall(
             f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
             f"Authorization: Bearer {token}\r\nContent-Length: 262144\r\n"
-            f"Content-Range: bytes 262144-524287/{len(data)}\r\n\r\n".encode() + data[262144:263144])
+            f"Content-Range: bytes 262144-524287/{len(data)}\r\n\r\n".encode()
+            + data[262144:263144]
+        )
     status = api.put(location, headers={"Content-Range": f"bytes */{len(data)}"})
     assert status.status_code == 308 and status.headers["Range"] == "bytes=0-262143"
     assert not Object.objects.filter(name="resumed.bin").exists()  # nothing half-written is listed
-    done = api.put(location, data=data[262144:], headers={"Content-Range": f"bytes 262144-524287/{len(data)}"})
+    done = api.put(
+        location, data=data[262144:], headers={"Content-Range": f"bytes 262144-524287/{len(data)}"}
+    )
     assert done.status_code == 200 and done.json()["size"] == str(len(data))
     assert read(services.object_get(bucket=bucket, name="resumed.bin")) == data
     again = api.put(location, headers={"Content-Range": f"bytes */{len(data)}"})
@@ -211,16 +262,27 @@ def test_a_broken_chunk_is_resumed_after_a_status_query(api, server, token, buck
 def test_a_session_survives_a_server_restart(api, server, bucket, tmp_path, settings):
     data = b"a" * 262144 + b"b" * 1000
     location = start_session(api, bucket, "restart.bin", len(data))
-    assert api.put(location, data=data[:262144], headers={"Content-Range": f"bytes 0-262143/{len(data)}"}).status_code == 308
+    assert (
+        api.put(
+            location, data=data[:262144], headers={"Content-Range": f"bytes 0-262143/{len(data)}"}
+        ).status_code
+        == 308
+    )
     # A second server process: the session and its bytes are in the database and the blob store.
     other = start_server(tmp_path, server.blob_dir)
     try:
         moved = location.replace(server.url, other.url)
         status = api.put(moved, headers={"Content-Range": f"bytes */{len(data)}"})
         assert status.headers["Range"] == "bytes=0-262143"
-        done = api.put(moved, data=data[262144:], headers={"Content-Range": f"bytes 262144-{len(data) - 1}/{len(data)}"})
+        done = api.put(
+            moved,
+            data=data[262144:],
+            headers={"Content-Range": f"bytes 262144-{len(data) - 1}/{len(data)}"},
+        )
         assert done.status_code == 200
-        assert done.json()["md5Hash"] == b64(hashlib.md5(data).digest())  # computed again from the blob
+        assert done.json()["md5Hash"] == b64(
+            hashlib.md5(data).digest()
+        )  # computed again from the blob
     finally:
         stop_server(other)
     assert read(services.object_get(bucket=bucket, name="restart.bin")) == data
@@ -228,8 +290,11 @@ def test_a_session_survives_a_server_restart(api, server, bucket, tmp_path, sett
 
 def test_a_wrong_final_hash_stores_nothing(api, bucket, blob_dir):
     location = start_session(api, bucket, "hashed.bin", 5)
-    response = api.put(location, data=b"hello", headers={
-        "Content-Range": "bytes 0-4/5", "X-Goog-Hash": f"crc32c={crc32c_b64(b'jello')}"})
+    response = api.put(
+        location,
+        data=b"hello",
+        headers={"Content-Range": "bytes 0-4/5", "X-Goog-Hash": f"crc32c={crc32c_b64(b'jello')}"},
+    )
     assert_error(response, 400, "Provided CRC32C")
     assert not Object.objects.exists() and stored_blobs(blob_dir) == []
     assert not UploadSession.objects.exists()
@@ -237,8 +302,11 @@ def test_a_wrong_final_hash_stores_nothing(api, bucket, blob_dir):
 
 def test_preconditions_apply_at_start_and_at_the_end(api, bucket):
     put(bucket, "exists.txt", b"old")
-    response = api.post(url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
-                        params={"uploadType": "resumable", "ifGenerationMatch": "0"}, json={"name": "exists.txt"})
+    response = api.post(
+        url(api, f"/upload/storage/v1/b/{bucket.bucket_id}/o"),
+        params={"uploadType": "resumable", "ifGenerationMatch": "0"},
+        json={"name": "exists.txt"},
+    )
     assert_error(response, 412, "pre-conditions")
     location = start_session(api, bucket, "later.txt", ifGenerationMatch="0")
     put(bucket, "later.txt", b"someone else")
@@ -270,12 +338,40 @@ def test_a_cancelled_session_is_removed(api, bucket, blob_dir):
         ("GET", "/storage/v1/b/{b}/o", {"params": {"pageToken": "not-a-token"}}, 400),
         ("GET", "/storage/v1/b/{b}/o", {"params": {"matchGlob": "[abc"}}, 400),
         ("GET", "/storage/v1/b/{b}/o/x", {"params": {"ifGenerationMatch": "abc"}}, 400),
-        ("POST", "/upload/storage/v1/b/{b}/o", {"params": {"uploadType": "media", "name": "a\nb"}, "data": b"x"}, 400),
-        ("POST", "/upload/storage/v1/b/{b}/o", {"params": {"uploadType": "media"}, "data": b"x"}, 400),
-        ("POST", "/upload/storage/v1/b/{b}/o", {"params": {"uploadType": "carrier-pigeon", "name": "x"}}, 400),
-        ("POST", "/upload/storage/v1/b/{b}/o", {"params": {"uploadType": "multipart"}, "data": b"junk",
-                                                "headers": {"Content-Type": "multipart/related; boundary=zz"}}, 400),
-        ("POST", "/upload/storage/v1/b/{b}/o", {"params": {"uploadType": "resumable"}, "data": b"{not json"}, 400),
+        (
+            "POST",
+            "/upload/storage/v1/b/{b}/o",
+            {"params": {"uploadType": "media", "name": "a\nb"}, "data": b"x"},
+            400,
+        ),
+        (
+            "POST",
+            "/upload/storage/v1/b/{b}/o",
+            {"params": {"uploadType": "media"}, "data": b"x"},
+            400,
+        ),
+        (
+            "POST",
+            "/upload/storage/v1/b/{b}/o",
+            {"params": {"uploadType": "carrier-pigeon", "name": "x"}},
+            400,
+        ),
+        (
+            "POST",
+            "/upload/storage/v1/b/{b}/o",
+            {
+                "params": {"uploadType": "multipart"},
+                "data": b"junk",
+                "headers": {"Content-Type": "multipart/related; boundary=zz"},
+            },
+            400,
+        ),
+        (
+            "POST",
+            "/upload/storage/v1/b/{b}/o",
+            {"params": {"uploadType": "resumable"}, "data": b"{not json"},
+            400,
+        ),
         ("PATCH", "/storage/v1/b/{b}/o/x", {"data": b"[1,2]"}, 400),
         ("POST", "/storage/v1/b/{b}/o/x/compose", {"json": {"sourceObjects": []}}, 400),
         ("PUT", "/upload/storage/v1/b/{b}/o", {"params": {"upload_id": "nope"}, "data": b"x"}, 404),
@@ -292,8 +388,11 @@ def test_client_mistakes_get_clear_4xx_answers(api, bucket, method, path, kwargs
 def test_an_oversize_upload_is_413_and_changes_nothing(server, tmp_path, api, bucket, blob_dir):
     small = start_server(tmp_path, server.blob_dir, {"OBJSTORE_MAX_OBJECT_SIZE": "10"})
     try:
-        response = api.post(small.url + f"/upload/storage/v1/b/{bucket.bucket_id}/o",
-                            params={"uploadType": "media", "name": "big"}, data=b"x" * 11)
+        response = api.post(
+            small.url + f"/upload/storage/v1/b/{bucket.bucket_id}/o",
+            params={"uploadType": "media", "name": "big"},
+            data=b"x" * 11,
+        )
         assert_error(response, 413)
     finally:
         stop_server(small)

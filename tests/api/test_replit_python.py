@@ -32,7 +32,10 @@ def test_uploads_and_downloads_of_every_kind(sidecar, bucket, tmp_path):
     small = tmp_path / "small.json"
     small.write_text('{"a": 1}')
     client.upload_from_filename("files/small.json", str(small))
-    assert services.object_get(bucket=bucket, name="files/small.json").content_type == "application/json"
+    assert (
+        services.object_get(bucket=bucket, name="files/small.json").content_type
+        == "application/json"
+    )
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(8 * 1024 * 1024 + 1000))  # above 8 MiB: the library goes resumable
     client.upload_from_filename("files/big.bin", str(big))

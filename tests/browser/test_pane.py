@@ -52,8 +52,10 @@ def listing(page: Page):
 
 
 def file_row(page: Page, basename: str):
-    return listing(page).locator("tr.file-row").filter(
-        has=page.locator(".object-name").get_by_text(basename, exact=True)
+    return (
+        listing(page)
+        .locator("tr.file-row")
+        .filter(has=page.locator(".object-name").get_by_text(basename, exact=True))
     )
 
 

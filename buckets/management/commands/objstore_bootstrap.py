@@ -18,21 +18,31 @@ class Command(BaseCommand):
         parser.add_argument("--bucket", default="default", help="Name of the default bucket.")
         parser.add_argument("--url", default="http://127.0.0.1:8000/", help="URL to print.")
 
-    def handle(self, *args: object, username: str, bucket: str, url: str, **options: object) -> None:
+    def handle(
+        self, *args: object, username: str, bucket: str, url: str, **options: object
+    ) -> None:
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:
             # A password from the environment, or a random one shown once: never a default.
             password = os.environ.get("OBJSTORE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
             user = User.objects.create_superuser(username=username, email="", password=password)
-            shown = password if "OBJSTORE_ADMIN_PASSWORD" not in os.environ else "(from OBJSTORE_ADMIN_PASSWORD)"
+            shown = (
+                password
+                if "OBJSTORE_ADMIN_PASSWORD" not in os.environ
+                else "(from OBJSTORE_ADMIN_PASSWORD)"
+            )
             sign_in = f"user {username!r}, password {shown}"
         else:
-            sign_in = f"user {username!r} with the password you set (reset: manage.py changepassword {username})"
+            sign_in = (
+                f"user {username!r} with the password you set"
+                f" (reset: manage.py changepassword {username})"
+            )
         default = Bucket.objects.filter(owner=user).order_by("created").first()
         if default is None:
             default = bucket_create(owner=user, name=bucket)
         self.stdout.write(
             self.style.SUCCESS("objstore is ready.")
-            + f"\n  Open      {url}\n  Sign in   {sign_in}\n  Bucket    {default.name} (ID {default.bucket_id})\n"
+            + f"\n  Open      {url}\n  Sign in   {sign_in}"
+            + f"\n  Bucket    {default.name} (ID {default.bucket_id})\n"
         )

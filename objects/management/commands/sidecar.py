@@ -13,15 +13,23 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--server", help="objstore base URL (default: $OBJSTORE_URL or http://127.0.0.1:8000)")
-        parser.add_argument("--bucket", help="default bucket ID (default: $OBJSTORE_DEFAULT_BUCKET or .replit)")
-        parser.add_argument("--replit-file", default=".replit", help="where to read [objectStorage] defaultBucketID")
+        parser.add_argument(
+            "--server", help="objstore base URL (default: $OBJSTORE_URL or http://127.0.0.1:8000)"
+        )
+        parser.add_argument(
+            "--bucket", help="default bucket ID (default: $OBJSTORE_DEFAULT_BUCKET or .replit)"
+        )
+        parser.add_argument(
+            "--replit-file", default=".replit", help="where to read [objectStorage] defaultBucketID"
+        )
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=1106)
 
     def handle(self, *args, server, bucket, replit_file, host, port, **options) -> None:
         try:
-            config = load_config(server=server, token=None, bucket=bucket, replit_file=Path(replit_file))
+            config = load_config(
+                server=server, token=None, bucket=bucket, replit_file=Path(replit_file)
+            )
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
         try:
