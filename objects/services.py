@@ -13,6 +13,7 @@ no reader ever sees a half-written object.
 
 import base64
 import hashlib
+import io
 import logging
 import mimetypes
 import secrets
@@ -579,3 +580,19 @@ def object_compose(
     except BaseException:
         _delete_blobs([key])
         raise
+
+
+def storage_check() -> None:
+    """Write, read back and delete a small probe blob; raises if the object storage is unusable.
+
+    For health checks: it proves the backend is reachable and writable, not just configured.
+    """
+    key = f"_health/{secrets.token_hex(8)}"
+    probe = b"objstore health probe"
+    _storage().save(key, _HashingReader(io.BytesIO(probe), len(probe)))
+    try:
+        with _storage().open(key, "rb") as handle:
+            if handle.read() != probe:
+                raise OSError("the object storage returned different bytes")
+    finally:
+        _delete_blobs([key])
