@@ -63,9 +63,10 @@ class Object(models.Model):
 
 
 class UploadSession(models.Model):
-    """A resumable upload in progress. Its bytes accumulate in ``blob_key``, which becomes the
-    object's blob when the last chunk arrives: a finished upload is never copied again. Kept
-    in the database so a session survives a restart and any app server can continue it."""
+    """A resumable upload in progress, kept in the database so that it survives a restart and
+    any app server can continue it. On local disk its bytes accumulate in ``blob_key``, which
+    becomes the object's blob when the last chunk arrives (never copied again); on GCS and S3,
+    whose blobs cannot be appended to, each chunk is a blob listed in ``parts``."""
 
     upload_id = models.CharField(max_length=64, unique=True)
     bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="upload_sessions")
@@ -77,6 +78,8 @@ class UploadSession(models.Model):
     # CRC32C of the bytes received so far: a CRC can be extended chunk by chunk across requests.
     crc32c_state = models.BigIntegerField(default=0)
     blob_key = models.CharField(max_length=255, editable=False)
+    # On cloud backends each chunk is its own blob, joined when the upload finishes.
+    parts = models.JSONField(default=list, blank=True)
     completed_generation = models.BigIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     expires = models.DateTimeField(db_index=True)

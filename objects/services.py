@@ -25,7 +25,6 @@ from typing import IO, Protocol
 import google_crc32c
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import Storage, storages
 from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
@@ -33,6 +32,7 @@ from django.utils import timezone
 from buckets.models import Bucket
 from buckets.services import merge_map
 
+from .backends import blobs
 from .listing import ListPage, objects_list
 from .models import Object
 from .names import InvalidObjectName, successor, validate_object_name
@@ -118,10 +118,6 @@ class Preconditions:
                 raise PreconditionFailed
 
 
-def _storage() -> Storage:
-    return storages["objstore"]
-
-
 def _new_blob_key(bucket: Bucket) -> str:
     # Two hex characters of fan-out keep directories small on local disk.
     token = secrets.token_hex(16)
@@ -142,6 +138,9 @@ class _HashingReader(File):
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.crc32c = google_crc32c.Checksum()
         self.size = 0
+
+    def tell(self) -> int:
+        return self.size  # how far the stream has been read (google-resumable-media asks)
 
     def read(self, size: int = -1) -> bytes:
         data = self._source.read(CHUNK_SIZE if size is None or size < 0 else size)
@@ -166,23 +165,21 @@ class _HashingReader(File):
 
 def _write_blob(bucket: Bucket, source: Readable) -> tuple[str, _HashingReader]:
     """Stream ``source`` to a new blob. On any failure the partial blob is removed."""
-    storage = _storage()
     key = _new_blob_key(bucket)
     reader = _HashingReader(source, settings.OBJSTORE_MAX_OBJECT_SIZE)
     try:
-        saved = storage.save(key, reader)
+        blobs().write(key, reader)
     except BaseException:
         _delete_blobs([key])
         raise
-    assert saved == key, "the object storage renamed a generated blob key"
     return key, reader
 
 
 def _delete_blobs(keys: Iterable[str]) -> None:
-    storage = _storage()
+    store = blobs()
     for key in keys:
         try:
-            storage.delete(key)
+            store.delete(key)
         except Exception:  # an orphan blob is harmless; objstore_gc removes it later
             logger.warning("could not delete blob %s", key, exc_info=True)
 
@@ -332,9 +329,13 @@ def object_get(*, bucket: Bucket, name: str, generation: int | None = None) -> O
     return obj
 
 
-def object_open(obj: Object) -> IO[bytes]:
-    """Open the object's bytes for streaming. The caller closes the returned file."""
-    return _storage().open(obj.blob_key, "rb")
+def object_open(obj: Object, start: int = 0) -> IO[bytes]:
+    """Open the object's bytes for streaming, from byte ``start``. The caller closes it.
+
+    On local disk this is a real file (so gunicorn can sendfile it); on GCS and S3 a reader
+    that fetches bounded ranges.
+    """
+    return blobs().open(obj.blob_key, start)
 
 
 PATCHABLE_FIELDS = frozenset({"content_type", "content_encoding", "cache_control", "metadata"})
@@ -589,10 +590,15 @@ def storage_check() -> None:
     """
     key = f"_health/{secrets.token_hex(8)}"
     probe = b"objstore health probe"
-    _storage().save(key, _HashingReader(io.BytesIO(probe), len(probe)))
+    store = blobs()
+    store.write(key, _HashingReader(io.BytesIO(probe), len(probe)))
     try:
-        with _storage().open(key, "rb") as handle:
-            if handle.read() != probe:
-                raise OSError("the object storage returned different bytes")
+        handle = store.open(key)
+        try:
+            data = handle.read()
+        finally:
+            handle.close()
+        if data != probe:
+            raise OSError("the object storage returned different bytes")
     finally:
         _delete_blobs([key])

@@ -291,6 +291,7 @@ def object_download(request: HttpRequest, bucket_id: str) -> HttpResponse:
         filename=obj.basename,
         content_type=obj.content_type,
     )
+    response.block_size = services.CHUNK_SIZE  # when not sent with sendfile (cloud backends)
     response["Content-Length"] = str(obj.size)
     # Uploaded HTML or SVG must never run on our origin, even if someone opens the URL inline.
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -336,10 +336,9 @@ class _RangeFile:
     """A window of an open blob. It keeps the file's descriptor (so gunicorn can sendfile the
     window from the current offset) but reads stop at the window's end."""
 
-    def __init__(self, handle: Any, start: int, length: int) -> None:
-        self._handle = handle
+    def __init__(self, handle: Any, length: int) -> None:
+        self._handle = handle  # already at the window's start
         self._remaining = length
-        handle.seek(start)
 
     def fileno(self) -> int:
         return self._handle.fileno()
@@ -368,7 +367,6 @@ def _gunzipped(handle: Any) -> Iterator[bytes]:
 
 def _download(call: Call, obj: Object) -> HttpResponse:
     request = call.request
-    handle = services.object_open(obj)
     hashes = f"crc32c={obj.crc32c}" + (f",md5={obj.md5_hash}" if obj.md5_hash else "")
     headers = {
         "ETag": etag(obj),
@@ -387,6 +385,7 @@ def _download(call: Call, obj: Object) -> HttpResponse:
     if obj.content_encoding == "gzip" and "gzip" not in request.headers.get("Accept-Encoding", ""):
         # A client that cannot gunzip gets the decoded bytes (no length or hash: they differ).
         del headers["X-Goog-Hash"]
+        handle = services.object_open(obj)
         response = StreamingHttpResponse(_gunzipped(handle), content_type=obj.content_type)
         for name, value in headers.items():
             response[name] = value
@@ -405,7 +404,6 @@ def _download(call: Call, obj: Object) -> HttpResponse:
             start = max(obj.size - int(last), 0)
             end = obj.size - 1
         if start >= obj.size or end < start:
-            handle.close()
             response = errors.ApiError(
                 416, "The requested range cannot be satisfied.", "requestedRangeNotSatisfiable"
             ).response()
@@ -413,8 +411,10 @@ def _download(call: Call, obj: Object) -> HttpResponse:
             return response
         status, length = 206, end - start + 1
         headers["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
-    body = _RangeFile(handle, start, length) if status == 206 else handle
+    handle = services.object_open(obj, start)
+    body = _RangeFile(handle, length) if status == 206 else handle
     response = FileResponse(body, status=status, content_type=obj.content_type)
+    response.block_size = services.CHUNK_SIZE  # when not sent with sendfile
     response.headers.pop("Content-Disposition", None)  # FileResponse names the blob key
     for name, value in headers.items():
         response[name] = value

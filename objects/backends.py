@@ -1,0 +1,214 @@
+"""Storage backends for object bytes, and the streaming operations the service layer needs.
+
+Django's Storage API is enough to *configure* a backend, but not to stream it: django-storages'
+GCS ``open()`` downloads a whole object into a spooled file, and ``save()`` wants a seekable
+file of known size. So the service layer talks to a ``Blobs`` adapter that uses each backend's
+own streaming calls: local files (with sendfile-friendly handles), google-cloud-storage's
+resumable uploads and ranged ``BlobReader``, and boto3's multipart ``upload_fileobj`` and
+streaming ``get_object``. Every transfer moves bounded chunks; none holds an object in memory.
+"""
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Protocol
+
+from django.core.files.storage import FileSystemStorage, Storage, storages
+
+# Chunk size for cloud transfers: what one resumable or multipart request carries, and the
+# most a transfer holds in memory. GCS wants a multiple of 256 KiB; S3 parts must be >= 5 MiB.
+CLOUD_CHUNK = 8 * 1024 * 1024
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Blobs:
+    """Streaming blob operations over one Storage."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def write(self, key: str, reader: Readable) -> None:
+        raise NotImplementedError
+
+    def open(self, key: str, start: int = 0) -> IO[bytes]:
+        """A reader of the blob's bytes from ``start``; raises FileNotFoundError if missing."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        """Remove the blob; a missing blob is not an error."""
+        raise NotImplementedError
+
+    def size(self, key: str) -> int:
+        raise NotImplementedError
+
+    def keys(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        """Every blob key (under ``prefix``) with its last-modified time."""
+        raise NotImplementedError
+
+    def local_path(self, key: str) -> Path | None:
+        """Where the blob lives on local disk, if it does (resumable uploads append in place)."""
+        return None
+
+
+class FileSystemBlobs(Blobs):
+    storage: FileSystemStorage
+
+    def write(self, key: str, reader: Readable) -> None:
+        saved = self.storage.save(key, reader)
+        if saved != key:  # keys are unique; a rename would orphan the bytes
+            self.storage.delete(saved)
+            raise FileExistsError(f"blob {key} already exists")
+
+    def open(self, key: str, start: int = 0) -> IO[bytes]:
+        handle = open(self.storage.path(key), "rb")  # a real file: gunicorn can sendfile it
+        if start:
+            handle.seek(start)
+        return handle
+
+    def delete(self, key: str) -> None:
+        self.storage.delete(key)
+
+    def size(self, key: str) -> int:
+        return os.path.getsize(self.storage.path(key))
+
+    def keys(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        root = Path(self.storage.location)
+        for path in sorted((root / prefix).rglob("*") if (root / prefix).exists() else []):
+            if path.is_file():
+                key = path.relative_to(root).as_posix()
+                yield key, datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+    def local_path(self, key: str) -> Path | None:
+        return Path(self.storage.path(key))
+
+
+class GoogleCloudBlobs(Blobs):
+    def write(self, key: str, reader: Readable) -> None:
+        blob = self.storage.bucket.blob(key, chunk_size=CLOUD_CHUNK)
+        # No size: a resumable upload that sends one CLOUD_CHUNK at a time.
+        blob.upload_from_file(reader, content_type="application/octet-stream", checksum=None)
+
+    def open(self, key: str, start: int = 0) -> IO[bytes]:
+        from google.api_core.exceptions import NotFound
+
+        blob = self.storage.bucket.blob(key)
+        try:
+            handle = blob.open("rb", chunk_size=CLOUD_CHUNK, raw_download=True)
+        except NotFound:
+            raise FileNotFoundError(key) from None
+        if start:
+            handle.seek(start)
+        return handle
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self.storage.bucket.blob(key).delete()
+        except NotFound:
+            pass
+
+    def size(self, key: str) -> int:
+        blob = self.storage.bucket.get_blob(key)
+        if blob is None:
+            raise FileNotFoundError(key)
+        return blob.size
+
+    def keys(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        for blob in self.storage.client.list_blobs(self.storage.bucket, prefix=prefix or None):
+            yield blob.name, blob.updated
+
+
+class S3Blobs(Blobs):
+    @property
+    def _client(self):
+        return self.storage.connection.meta.client
+
+    def write(self, key: str, reader: Readable) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=CLOUD_CHUNK,
+            multipart_chunksize=CLOUD_CHUNK,
+            use_threads=False,  # one part in memory at a time, read in order
+        )
+        self._client.upload_fileobj(reader, self.storage.bucket_name, key, Config=config)
+
+    def open(self, key: str, start: int = 0) -> IO[bytes]:
+        from botocore.exceptions import ClientError
+
+        extra = {"Range": f"bytes={start}-"} if start else {}
+        try:
+            response = self._client.get_object(Bucket=self.storage.bucket_name, Key=key, **extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(key) from None
+            raise
+        return response["Body"]
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.storage.bucket_name, Key=key)
+
+    def size(self, key: str) -> int:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self._client.head_object(Bucket=self.storage.bucket_name, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(key) from None
+            raise
+        return head["ContentLength"]
+
+    def keys(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.storage.bucket_name, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"], item["LastModified"]
+
+
+def blobs() -> Blobs:
+    """The adapter for the configured object storage (``STORAGES["objstore"]``)."""
+    storage = storages["objstore"]
+    if isinstance(storage, FileSystemStorage):
+        return FileSystemBlobs(storage)
+    from storages.backends.gcloud import GoogleCloudStorage as DjangoStoragesGCS
+    from storages.backends.s3 import S3Storage
+
+    if isinstance(storage, DjangoStoragesGCS):
+        return GoogleCloudBlobs(storage)
+    if isinstance(storage, S3Storage):
+        return S3Blobs(storage)
+    raise TypeError(f"objstore cannot stream {type(storage).__name__}; use file, gcs or s3")
+
+
+try:
+    from storages.backends.gcloud import GoogleCloudStorage as _DjangoStoragesGCS
+except ImportError:  # pragma: no cover - django-storages[google] is in requirements.txt
+    _DjangoStoragesGCS = object  # type: ignore[assignment,misc]
+
+
+class GoogleCloudStorage(_DjangoStoragesGCS):  # type: ignore[misc,valid-type]
+    """django-storages' GCS backend that can also talk to another endpoint (an emulator such as
+    fake-gcs-server, or a private endpoint); django-storages always uses Google's."""
+
+    def __init__(self, endpoint: str = "", **settings: object) -> None:
+        self.endpoint = endpoint
+        super().__init__(**settings)
+
+    @property
+    def client(self):  # type: ignore[override]
+        if self._client is None and self.endpoint:
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud.storage import Client
+
+            self._client = Client(
+                project=self.project_id or "objstore",
+                credentials=self.credentials or AnonymousCredentials(),
+                client_options={"api_endpoint": self.endpoint},
+            )
+        return super().client
