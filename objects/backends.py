@@ -25,6 +25,41 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+class _FullReads:
+    """Makes every ``read(n)`` return n bytes unless the stream has ended.
+
+    google-resumable-media and boto3 take a short read for the end of the stream, but network
+    bodies and readers that join several blobs return short reads all the time.
+    """
+
+    def __init__(self, source: Readable) -> None:
+        self._source = source
+        self._position = 0
+
+    def tell(self) -> int:
+        return self._position
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size is None or size < 0:
+            size = CLOUD_CHUNK
+        pieces, wanted = [], size
+        while wanted > 0:
+            data = self._source.read(wanted)
+            if not data:
+                break
+            pieces.append(data)
+            wanted -= len(data)
+        data = b"".join(pieces)
+        self._position += len(data)
+        return data
+
+
 class Blobs:
     """Streaming blob operations over one Storage."""
 
@@ -90,14 +125,16 @@ class GoogleCloudBlobs(Blobs):
     def write(self, key: str, reader: Readable) -> None:
         blob = self.storage.bucket.blob(key, chunk_size=CLOUD_CHUNK)
         # No size: a resumable upload that sends one CLOUD_CHUNK at a time.
-        blob.upload_from_file(reader, content_type="application/octet-stream", checksum=None)
+        blob.upload_from_file(
+            _FullReads(reader), content_type="application/octet-stream", checksum=None
+        )
 
     def open(self, key: str, start: int = 0) -> IO[bytes]:
         from google.api_core.exceptions import NotFound
 
         blob = self.storage.bucket.blob(key)
         try:
-            handle = blob.open("rb", chunk_size=CLOUD_CHUNK, raw_download=True)
+            handle = blob.open("rb", chunk_size=CLOUD_CHUNK)
         except NotFound:
             raise FileNotFoundError(key) from None
         if start:
@@ -136,7 +173,9 @@ class S3Blobs(Blobs):
             multipart_chunksize=CLOUD_CHUNK,
             use_threads=False,  # one part in memory at a time, read in order
         )
-        self._client.upload_fileobj(reader, self.storage.bucket_name, key, Config=config)
+        self._client.upload_fileobj(
+            _FullReads(reader), self.storage.bucket_name, key, Config=config
+        )
 
     def open(self, key: str, start: int = 0) -> IO[bytes]:
         from botocore.exceptions import ClientError

@@ -49,6 +49,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectTooLarge",
     "PreconditionFailed",
+    "UploadInterrupted",
     "Preconditions",
     "bucket_delete",
     "bucket_stats",
@@ -80,6 +81,10 @@ class ObjectTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"The object is larger than the limit of {limit} bytes.")
         self.limit = limit
+
+
+class UploadInterrupted(Exception):
+    """The client's bytes stopped coming (it disconnected, or its body broke off)."""
 
 
 class PreconditionFailed(Exception):
@@ -142,8 +147,19 @@ class _HashingReader(File):
     def tell(self) -> int:
         return self.size  # how far the stream has been read (google-resumable-media asks)
 
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False  # boto3 then streams it as a non-seekable multipart upload
+
     def read(self, size: int = -1) -> bytes:
-        data = self._source.read(CHUNK_SIZE if size is None or size < 0 else size)
+        try:
+            data = self._source.read(CHUNK_SIZE if size is None or size < 0 else size)
+        except OSError as exc:
+            # Not an OSError any more: cloud clients would take it for their own network error
+            # and retry reading a client that is gone.
+            raise UploadInterrupted(str(exc) or type(exc).__name__) from exc
         if data:
             self.size += len(data)
             if self.size > self._limit:

@@ -146,15 +146,20 @@ class _ChunkReader:
             settings.OBJSTORE_MAX_OBJECT_SIZE,
             session.expected_size if session.expected_size is not None else 1 << 62,
         )
-        self.position = session.received
+        self.position = self._start = session.received
         self.crc = session.crc32c_state
         self.md5 = _recall_md5(session.upload_id, session.received)
         if self.md5 is None and session.received == 0:
             self.md5 = hashlib.md5(usedforsecurity=False)
 
     def tell(self) -> int:
-        return self.position
+        return self.position - self._start  # bytes handed on by this request
 
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
     def read(self, size: int = -1, /) -> bytes:
         while True:
             want = services.CHUNK_SIZE if size is None or size < 0 else size
@@ -162,7 +167,10 @@ class _ChunkReader:
                 want = min(want, self._remaining)
             if want <= 0:
                 return b""
-            data = self._stream.read(want)
+            try:
+                data = self._stream.read(want)
+            except OSError as exc:  # the client went away mid-chunk
+                raise services.UploadInterrupted(str(exc) or type(exc).__name__) from exc
             if not data:
                 if self._remaining:
                     raise SizeMismatch("The request body ended before its Content-Range did.")

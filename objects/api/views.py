@@ -780,6 +780,8 @@ def api(request: HttpRequest) -> HttpResponse:
         response = ApiError(413, str(exc), "uploadTooLarge").response()
     except services.ChecksumMismatch as exc:
         response = errors.bad_request(str(exc)).response()
+    except services.UploadInterrupted:
+        response = errors.bad_request("The request body broke off; nothing was stored.").response()
     except ValueError as exc:  # e.g. compose's source count
         response = errors.bad_request(str(exc)).response()
     if request.method in ("POST", "PUT", "PATCH"):

@@ -2,8 +2,6 @@
 sharing the test database and blob directory with the test process."""
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -17,17 +15,13 @@ import requests
 from google.cloud import storage
 from google.oauth2.credentials import Credentials
 
-from buckets.services import bucket_create
 from buckets.tokens import token_create
 from objects.sidecar import SidecarConfig, make_server
 
+from ..cloud import free_port, storage_env, storage_settings
+from ..conftest import TEST_STORAGE, empty_storage
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def database_url() -> str:
@@ -49,6 +43,7 @@ class Server:
     blob_dir: Path
     log: Path
     process: subprocess.Popen
+    env: dict[str, str]  # what it was started with beyond the defaults (its storage backend)
 
 
 def start_server(tmp: Path, blob_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
@@ -85,7 +80,9 @@ def start_server(tmp: Path, blob_dir: Path, extra_env: dict[str, str] | None = N
             raise RuntimeError(f"gunicorn exited:\n{log.read_text()}")
         try:
             if requests.get(f"{url}/storage/v1/b", timeout=10).status_code == 401:
-                return Server(url=url, blob_dir=blob_dir, log=log, process=process)
+                return Server(
+                    url=url, blob_dir=blob_dir, log=log, process=process, env=extra_env or {}
+                )
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
@@ -103,29 +100,25 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(django_db_setup, django_db_blocker, tmp_path_factory):
+def server(django_db_setup, django_db_blocker, tmp_path_factory, cloud_emulator):
     tmp = tmp_path_factory.mktemp("server")
     blob_dir = tmp / "blobs"
     blob_dir.mkdir()
-    running = start_server(tmp, blob_dir)
+    running = start_server(tmp, blob_dir, storage_env(TEST_STORAGE, cloud_emulator))
     yield running
     stop_server(running)
 
 
 @pytest.fixture(autouse=True)
-def blob_dir(settings, server):
+def blob_dir(settings, server, cloud_emulator):
     """The test process reads and writes the same blobs as the server; empty after each test."""
     settings.STORAGES = {
         **settings.STORAGES,
-        "objstore": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(server.blob_dir)},
-        },
+        "objstore": storage_settings(TEST_STORAGE, cloud_emulator, server.blob_dir),
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield server.blob_dir
-    for child in server.blob_dir.iterdir():
-        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    empty_storage()
 
 
 @pytest.fixture
@@ -155,11 +148,6 @@ def api(server, token) -> requests.Session:
     session.headers["Authorization"] = f"Bearer {token}"
     session.base = server.url  # type: ignore[attr-defined]
     return session
-
-
-@pytest.fixture
-def other_bucket(alice):
-    return bucket_create(owner=alice, name="other")
 
 
 @pytest.fixture

@@ -269,7 +269,7 @@ def test_a_session_survives_a_server_restart(api, server, bucket, tmp_path, sett
         == 308
     )
     # A second server process: the session and its bytes are in the database and the blob store.
-    other = start_server(tmp_path, server.blob_dir)
+    other = start_server(tmp_path, server.blob_dir, server.env)
     try:
         moved = location.replace(server.url, other.url)
         status = api.put(moved, headers={"Content-Range": f"bytes */{len(data)}"})
@@ -386,7 +386,9 @@ def test_client_mistakes_get_clear_4xx_answers(api, bucket, method, path, kwargs
 
 
 def test_an_oversize_upload_is_413_and_changes_nothing(server, tmp_path, api, bucket, blob_dir):
-    small = start_server(tmp_path, server.blob_dir, {"OBJSTORE_MAX_OBJECT_SIZE": "10"})
+    small = start_server(
+        tmp_path, server.blob_dir, {**server.env, "OBJSTORE_MAX_OBJECT_SIZE": "10"}
+    )
     try:
         response = api.post(
             small.url + f"/upload/storage/v1/b/{bucket.bucket_id}/o",
