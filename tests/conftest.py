@@ -37,6 +37,20 @@ def cloud_emulator(tmp_path_factory):
     emulator.stop()
 
 
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory):
+    emulator = start_fake_gcs(tmp_path_factory.mktemp("gcs"))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory):
+    emulator = start_moto(tmp_path_factory.mktemp("s3"))
+    yield emulator
+    emulator.stop()
+
+
 def empty_storage() -> None:
     store = blobs()
     for key, _ in list(store.keys()):

@@ -1,20 +1,6 @@
 import pytest
 
-from ..cloud import start_fake_gcs, start_moto, storage_settings
-
-
-@pytest.fixture(scope="session")
-def fake_gcs(tmp_path_factory):
-    emulator = start_fake_gcs(tmp_path_factory.mktemp("gcs"))
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory):
-    emulator = start_moto(tmp_path_factory.mktemp("s3"))
-    yield emulator
-    emulator.stop()
+from ..cloud import storage_settings
 
 
 @pytest.fixture(params=["file", "gcs", "s3"])
