@@ -19,6 +19,9 @@ keepalive = 15
 # Object names may be up to 1024 bytes, percent-encoded three times over, twice (copyTo).
 limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-accesslog = os.environ.get("OBJSTORE_ACCESS_LOG", "-")
+# "-" logs to stdout; set OBJSTORE_ACCESS_LOG to a path, or to "off" (objstore's own request
+# log, objstore.requests, already has method, path, status, bytes and duration).
+_access_log = os.environ.get("OBJSTORE_ACCESS_LOG", "-")
+accesslog = None if _access_log in ("", "off") else _access_log
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
-sendfile = True
+# sendfile stays on (gunicorn's default): downloads from local disk leave through the kernel.

@@ -68,8 +68,24 @@ def _secret_key() -> str:
         return key
 
 
+# Production mode (README "Deploy"): the secret and the site's names must come from the
+# environment, since a generated key or a guessed host list is wrong on a real server.
+OBJSTORE_PRODUCTION = envbool("OBJSTORE_PRODUCTION", False)
+if OBJSTORE_PRODUCTION:
+    _missing = [
+        name
+        for name in ("SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS")
+        if not envstr(name).strip(" ,")
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"OBJSTORE_PRODUCTION is true: set {', '.join(_missing)} in the environment."
+        )
+
 SECRET_KEY = _secret_key()
 DEBUG = envbool("DEBUG", False)
+if OBJSTORE_PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be false when OBJSTORE_PRODUCTION is true.")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
@@ -89,6 +105,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that its log line covers redirects, static files and every other middleware.
+    "objstore_site.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -170,16 +188,56 @@ STORAGES = {
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
-    "objstore": {
+    "objstore": {},  # chosen below by OBJSTORE_STORAGE
+}
+
+
+def _required(name: str, why: str) -> str:
+    value = envstr(name)
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set {why}.")
+    return value
+
+
+# Where object bytes go: local disk (default), Google Cloud Storage or S3 (django-storages).
+OBJSTORE_STORAGE = envstr("OBJSTORE_STORAGE", "file").strip().lower()
+if OBJSTORE_STORAGE == "file":
+    STORAGES["objstore"] = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {
             "location": str(OBJSTORE_BLOB_DIR),
             "directory_permissions_mode": 0o700,
             "file_permissions_mode": 0o600,
         },
-    },
-}
-
+    }
+elif OBJSTORE_STORAGE == "gcs":
+    STORAGES["objstore"] = {
+        "BACKEND": "objects.backends.GoogleCloudStorage",
+        "OPTIONS": {
+            "bucket_name": _required("GS_BUCKET_NAME", "when OBJSTORE_STORAGE=gcs"),
+            "project_id": envstr("GS_PROJECT_ID") or None,
+            # An emulator or private endpoint; empty means Google's, with the credentials from
+            # GOOGLE_APPLICATION_CREDENTIALS or the metadata server.
+            "endpoint": envstr("GS_ENDPOINT_URL"),
+            "file_overwrite": False,
+        },
+    }
+elif OBJSTORE_STORAGE == "s3":
+    STORAGES["objstore"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _required("AWS_STORAGE_BUCKET_NAME", "when OBJSTORE_STORAGE=s3"),
+            "region_name": envstr("AWS_S3_REGION_NAME") or None,
+            "endpoint_url": envstr("AWS_S3_ENDPOINT_URL") or None,
+            "access_key": envstr("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": envstr("AWS_SECRET_ACCESS_KEY") or None,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured(
+        f"OBJSTORE_STORAGE must be file, gcs or s3, not {OBJSTORE_STORAGE!r}."
+    )
 # Largest object accepted, in bytes (default 5 GiB, GCS's single-request limit).
 OBJSTORE_MAX_OBJECT_SIZE = envint("OBJSTORE_MAX_OBJECT_SIZE", 5 * 1024**3)
 # How long an unfinished resumable upload session stays usable, in seconds (GCS: one week).
@@ -198,10 +256,33 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# Load balancers probe /healthz over plain HTTP, straight to gunicorn: never redirect it.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+if OBJSTORE_PRODUCTION:
+    # TLS ends at the proxy in front of gunicorn, which must set (not pass on) X-Forwarded-Proto;
+    # gunicorn therefore listens on 127.0.0.1 only.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = envbool("OBJSTORE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading (browsers' built-in HTTPS-only list, slow to undo) is for the domain's owner
+        # to opt into with SECURE_HSTS_PRELOAD=true; not having it is not a deployment defect.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    # Collected, hashed and compressed files (`collectstatic`), cached for ever by browsers.
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+    WHITENOISE_USE_FINDERS = False
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    # One line per request (objstore_site.middleware), even when LOG_LEVEL hides other INFO.
+    "loggers": {"objstore.requests": {"level": "INFO"}},
 }

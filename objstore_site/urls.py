@@ -5,8 +5,10 @@ from django.views.generic import RedirectView
 
 from buckets import token_views
 from objects.api.views import api
+from objstore_site.health import healthz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     # The GCS JSON API, under the path prefixes the client libraries use (GCS_API.md §3).
     re_path(r"^(?:storage/v1/|upload/storage/v1/|download/storage/v1/)?b(?:/.*)?$", api),
     path("", RedirectView.as_view(pattern_name="bucket_list", permanent=False)),

@@ -86,6 +86,7 @@ def start_fake_gcs(root: Path, bucket: str = "objstore-blobs") -> Emulator:
 
 def start_moto(root: Path, bucket: str = "objstore-blobs") -> Emulator:
     port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
     log = root / f"moto-{port}.log"
     moto = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
     process = subprocess.Popen(

@@ -1,0 +1,101 @@
+"""One log line per request: method, path, status, bytes sent, duration and remote address."""
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from urllib.parse import quote
+
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+
+logger = logging.getLogger("objstore.requests")
+
+
+class RequestLogMiddleware:
+    """Logs each request to ``objstore.requests`` once its response has been sent.
+
+    A streamed response (a download can take hours) is logged when the server closes it, so the
+    duration covers the whole transfer. A FileResponse reports its Content-Length and keeps its
+    file untouched: gunicorn sends a file with ``sendfile`` only when the response hands it that
+    very file. Other streams are counted as their chunks go out.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        if not response.streaming:
+            self._log(request, response, started, _content_length(response))
+            return response
+
+        sent: int | None = None
+
+        def counting(chunks: Iterable[bytes]) -> Iterator[bytes]:
+            nonlocal sent
+            for chunk in chunks:
+                sent = (sent or 0) + len(chunk)
+                yield chunk
+
+        if (
+            isinstance(response, StreamingHttpResponse)
+            and not isinstance(response, FileResponse)
+            and not response.is_async
+        ):
+            sent = 0
+            response.streaming_content = counting(response.streaming_content)
+
+        close = response.close
+        logged = False
+
+        def close_and_log() -> None:
+            nonlocal logged
+            try:
+                close()
+            finally:
+                if not logged:  # close() may be called more than once
+                    logged = True
+                    size = str(sent) if sent is not None else _content_length(response)
+                    self._log(request, response, started, size)
+
+        # The WSGI server calls close() once the last byte is out or the client has gone; for a
+        # FileResponse it does so through the file wrapper, which Django points at this close().
+        response.close = close_and_log  # type: ignore[method-assign]
+        return response
+
+    def _log(
+        self, request: HttpRequest, response: HttpResponseBase, started: float, size: str
+    ) -> None:
+        duration_ms = (time.perf_counter() - started) * 1000
+        # Percent-encoded, as on the wire: an object name can neither break the line nor forge one.
+        path = quote(request.path, safe="/:@!$&'()*+,;=")
+        remote_addr = request.META.get("REMOTE_ADDR") or "-"
+        logger.info(
+            "%s %s %s %s %.1fms %s",
+            request.method,
+            path,
+            response.status_code,
+            size,
+            duration_ms,
+            remote_addr,
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": response.status_code,
+                "bytes": size,
+                "duration_ms": duration_ms,
+                "remote_addr": remote_addr,
+            },
+        )
+
+
+def _content_length(response: HttpResponseBase) -> str:
+    if length := response.headers.get("Content-Length"):
+        return length
+    return str(len(response.content)) if isinstance(response, HttpResponse) else "-"
