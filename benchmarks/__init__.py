@@ -1,0 +1,1 @@
+"""Benchmarks for objstore (run with ``python -m benchmarks ...``); see README "Benchmarks"."""
