@@ -160,6 +160,7 @@ class _ChunkReader:
 
     def seekable(self) -> bool:
         return False
+
     def read(self, size: int = -1, /) -> bytes:
         while True:
             want = services.CHUNK_SIZE if size is None or size < 0 else size
