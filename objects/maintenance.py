@@ -129,4 +129,4 @@ def check_objects(*, verify_hashes: bool = False) -> Iterator[Problem]:
 def forget_broken(problem: Problem) -> None:
     """Remove the row of an object whose bytes are gone or wrong (objstore_check --delete)."""
     Object.objects.filter(blob_key=problem.blob_key).delete()
-    services._delete_blobs([problem.blob_key])
+    services.delete_blobs([problem.blob_key])

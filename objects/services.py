@@ -123,7 +123,7 @@ class Preconditions:
                 raise PreconditionFailed
 
 
-def _new_blob_key(bucket: Bucket) -> str:
+def new_blob_key(bucket: Bucket) -> str:
     # Two hex characters of fan-out keep directories small on local disk.
     token = secrets.token_hex(16)
     return f"{bucket.bucket_id}/{token[:2]}/{token}"
@@ -133,7 +133,7 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-class _HashingReader(File):
+class HashingReader(File):
     """Feeds a source stream to Storage.save in bounded chunks while hashing and counting it."""
 
     def __init__(self, source: Readable, limit: int) -> None:
@@ -179,19 +179,19 @@ class _HashingReader(File):
         pass
 
 
-def _write_blob(bucket: Bucket, source: Readable) -> tuple[str, _HashingReader]:
+def write_blob(bucket: Bucket, source: Readable) -> tuple[str, HashingReader]:
     """Stream ``source`` to a new blob. On any failure the partial blob is removed."""
-    key = _new_blob_key(bucket)
-    reader = _HashingReader(source, settings.OBJSTORE_MAX_OBJECT_SIZE)
+    key = new_blob_key(bucket)
+    reader = HashingReader(source, settings.OBJSTORE_MAX_OBJECT_SIZE)
     try:
         blobs().write(key, reader)
     except BaseException:
-        _delete_blobs([key])
+        delete_blobs([key])
         raise
     return key, reader
 
 
-def _delete_blobs(keys: Iterable[str]) -> None:
+def delete_blobs(keys: Iterable[str]) -> None:
     store = blobs()
     for key in keys:
         try:
@@ -200,9 +200,9 @@ def _delete_blobs(keys: Iterable[str]) -> None:
             logger.warning("could not delete blob %s", key, exc_info=True)
 
 
-def _delete_blobs_after_commit(keys: list[str]) -> None:
+def delete_blobs_after_commit(keys: list[str]) -> None:
     if keys:
-        transaction.on_commit(lambda: _delete_blobs(keys))
+        transaction.on_commit(lambda: delete_blobs(keys))
 
 
 def _next_generation(current: Object | None) -> int:
@@ -264,7 +264,7 @@ def object_upload(
     """
     validate_object_name(name)
     attributes = attributes or ObjectAttributes(content_type=content_type)
-    key, reader = _write_blob(bucket, stream)
+    key, reader = write_blob(bucket, stream)
     try:
         md5_hash, crc32c = _b64(reader.md5.digest()), _b64(reader.crc32c.digest())
         expected.verify(md5_hash=md5_hash, crc32c=crc32c)
@@ -279,7 +279,7 @@ def object_upload(
             preconditions=preconditions,
         )
     except BaseException:
-        _delete_blobs([key])
+        delete_blobs([key])
         raise
 
 
@@ -324,7 +324,7 @@ def commit_blob(
                 obj.created = now  # every generation is a new object to GCS
                 obj.updated = now
                 obj.save()
-                _delete_blobs_after_commit([old_key] if old_key else [])
+                delete_blobs_after_commit([old_key] if old_key else [])
                 return obj
         except IntegrityError:
             # Another writer created the same name between our read and insert; read again.
@@ -407,7 +407,7 @@ def object_delete(
             raise ObjectNotFound(bucket, name)
         preconditions.check(current)
         current.delete()
-        _delete_blobs_after_commit([current.blob_key])
+        delete_blobs_after_commit([current.blob_key])
 
 
 def folder_create(*, bucket: Bucket, prefix: str) -> Object:
@@ -449,7 +449,7 @@ def _delete_range(bucket: Bucket, prefix: str) -> int:
             if not batch:
                 return deleted
             Object.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
-            _delete_blobs_after_commit([key for _, key in batch])
+            delete_blobs_after_commit([key for _, key in batch])
         deleted += len(batch)
 
 
@@ -472,7 +472,7 @@ def bucket_delete(*, bucket: Bucket) -> int:
         # Anything uploaded while we were emptying goes with the row (CASCADE); collect its blobs.
         late = list(Object.objects.filter(bucket=bucket).values_list("blob_key", flat=True))
         bucket.delete()
-        _delete_blobs_after_commit(late)
+        delete_blobs_after_commit(late)
     return deleted + len(late)
 
 
@@ -579,7 +579,7 @@ def object_compose(
     validate_object_name(name)
     reader = _ConcatenatedReader(objects)
     try:
-        key, hashed = _write_blob(bucket, reader)
+        key, hashed = write_blob(bucket, reader)
     finally:
         reader.close()
     try:
@@ -595,7 +595,7 @@ def object_compose(
             component_count=sum(obj.component_count or 1 for obj in objects),
         )
     except BaseException:
-        _delete_blobs([key])
+        delete_blobs([key])
         raise
 
 
@@ -607,7 +607,7 @@ def storage_check() -> None:
     key = f"_health/{secrets.token_hex(8)}"
     probe = b"objstore health probe"
     store = blobs()
-    store.write(key, _HashingReader(io.BytesIO(probe), len(probe)))
+    store.write(key, HashingReader(io.BytesIO(probe), len(probe)))
     try:
         handle = store.open(key)
         try:
@@ -617,4 +617,4 @@ def storage_check() -> None:
         if data != probe:
             raise OSError("the object storage returned different bytes")
     finally:
-        _delete_blobs([key])
+        delete_blobs([key])

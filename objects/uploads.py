@@ -99,7 +99,7 @@ def session_start(
         raise services.ObjectTooLarge(settings.OBJSTORE_MAX_OBJECT_SIZE)
     # Fail early, as GCS does; the same preconditions are checked again when the upload ends.
     preconditions.check(Object.objects.filter(bucket=bucket, name=name).first())
-    key = services._new_blob_key(bucket)
+    key = services.new_blob_key(bucket)
     if (path := blobs().local_path(key)) is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
@@ -282,10 +282,10 @@ class _PartsReader:
 
 def _join_parts(session: UploadSession) -> tuple[str, str, str]:
     """Stream the parts into the object's blob; returns (key, md5, crc32c)."""
-    key, hashed = services._write_blob(session.bucket, _PartsReader(session.parts))
+    key, hashed = services.write_blob(session.bucket, _PartsReader(session.parts))
     crc32c = base64.b64encode(hashed.crc32c.digest()).decode("ascii")
     if hashed.size != session.received or hashed.crc32c.digest() != _crc_bytes(session):
-        services._delete_blobs([key])
+        services.delete_blobs([key])
         raise OSError("the stored parts of the upload do not add up")
     return key, base64.b64encode(hashed.md5.digest()).decode("ascii"), crc32c
 
@@ -333,17 +333,17 @@ def session_finish(
             )
     except BaseException:
         # A failed finish ends the session: its bytes go, the object keeps its old version.
-        services._delete_blobs([key, *leftovers])
+        services.delete_blobs([key, *leftovers])
         UploadSession.objects.filter(pk=session.pk).delete()
         _forget_md5(session.upload_id)
         raise
-    services._delete_blobs([k for k in leftovers if k != key])
+    services.delete_blobs([k for k in leftovers if k != key])
     _forget_md5(session.upload_id)
     return obj
 
 
 def session_cancel(*, session: UploadSession) -> None:
     if session.completed_generation is None:
-        services._delete_blobs([session.blob_key, *session.parts])
+        services.delete_blobs([session.blob_key, *session.parts])
     UploadSession.objects.filter(pk=session.pk).delete()
     _forget_md5(session.upload_id)

@@ -134,8 +134,8 @@ def test_resumable_session_in_chunks(backend, bucket):
 def test_gc_removes_orphans_and_expired_sessions_only(backend, bucket):
     kept = put(bucket, "kept", b"k")
     orphan = f"{bucket.bucket_id}/zz/orphan"
-    services._write_blob(bucket, io.BytesIO(b"orphan"))  # a young orphan: kept by the grace
-    blobs().write(orphan, services._HashingReader(io.BytesIO(b"o"), 10))
+    services.write_blob(bucket, io.BytesIO(b"orphan"))  # a young orphan: kept by the grace
+    blobs().write(orphan, services.HashingReader(io.BytesIO(b"o"), 10))
     session = uploads.session_start(
         bucket=bucket,
         name="abandoned",
@@ -176,7 +176,7 @@ def test_check_reports_missing_and_wrong_blobs(backend, bucket):
     wrong = put(bucket, "wrong", b"right")
     blobs().delete(gone.blob_key)
     blobs().delete(wrong.blob_key)
-    blobs().write(wrong.blob_key, services._HashingReader(io.BytesIO(b"wrung"), 10))
+    blobs().write(wrong.blob_key, services.HashingReader(io.BytesIO(b"wrung"), 10))
     problems = {p.name: p.problem for p in maintenance.check_objects()}
     assert problems == {"gone": "blob is missing"}  # same size: only --md5 sees it
     problems = {p.name: p.problem for p in maintenance.check_objects(verify_hashes=True)}
