@@ -618,3 +618,53 @@ def storage_check() -> None:
             raise OSError("the object storage returned different bytes")
     finally:
         delete_blobs([key])
+
+
+def objects_bulk_create(
+    *, bucket: Bucket, items: Iterable[tuple[str, bytes]], batch_size: int = 5000
+) -> int:
+    """Create many new objects at once (imports, load tests): each gets its own blob, and rows
+    go in with one INSERT per batch. The names must be new; a batch that collides with an
+    existing name is rolled back and its blobs removed. Returns how many were created."""
+    store = blobs()
+    created = 0
+    batch: list[Object] = []
+
+    def flush() -> None:
+        nonlocal created
+        try:
+            with transaction.atomic():
+                Object.objects.bulk_create(batch)
+        except BaseException:
+            delete_blobs([obj.blob_key for obj in batch])
+            raise
+        created += len(batch)
+        batch.clear()
+
+    generation = time.time_ns() // 1000
+    for name, data in items:
+        validate_object_name(name)
+        key = new_blob_key(bucket)
+        reader = HashingReader(io.BytesIO(data), settings.OBJSTORE_MAX_OBJECT_SIZE)
+        store.write(key, reader)
+        now = timezone.now()
+        generation += 1
+        batch.append(
+            Object(
+                bucket=bucket,
+                name=name,
+                size=reader.size,
+                content_type=guess_content_type(name),
+                md5_hash=_b64(reader.md5.digest()),
+                crc32c=_b64(reader.crc32c.digest()),
+                generation=generation,
+                blob_key=key,
+                created=now,
+                updated=now,
+            )
+        )
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return created

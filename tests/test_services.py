@@ -3,6 +3,7 @@
 import io
 
 import pytest
+from django.db import IntegrityError
 
 from buckets.services import bucket_create
 from objects import services
@@ -257,3 +258,16 @@ def test_patch_changes_metadata_and_bumps_metageneration(bucket):
         obj.generation,
     )
     assert read(patched) == b"data"
+
+
+def test_bulk_create_makes_whole_objects_and_refuses_existing_names(bucket, blob_dir):
+    count = services.objects_bulk_create(
+        bucket=bucket, items=((f"bulk/{i:03}.txt", b"%d" % i) for i in range(25)), batch_size=10
+    )
+    assert count == 25
+    assert read(services.object_get(bucket=bucket, name="bulk/007.txt")) == b"7"
+    assert len(stored_blobs(blob_dir)) == 25
+    with pytest.raises(IntegrityError):
+        services.objects_bulk_create(bucket=bucket, items=[("new", b"x"), ("bulk/001.txt", b"y")])
+    assert not Object.objects.filter(name="new").exists()
+    assert len(stored_blobs(blob_dir)) == 25  # the failed batch left no blobs

