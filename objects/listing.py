@@ -10,6 +10,8 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 
+from django.db import connection
+
 from buckets.models import Bucket
 
 from .glob import compile_glob
@@ -17,7 +19,8 @@ from .models import Object
 from .names import successor
 
 MAX_RESULTS = 1000
-_FIRST_BATCH = 32
+_FIRST_BATCH = 128
+_AFTER_SEEK = 4
 _MAX_BATCH = 1024
 
 
@@ -96,47 +99,85 @@ def objects_list(
             lower.raise_to(after_folder, inclusive=True)
 
     page = ListPage()
+    names = _NameScanner(bucket, upper)
+    emitted: list[str] = []  # object names, in order; their rows are read once, at the end
     last_emitted: tuple[str, str] | None = None
-    batch = _FIRST_BATCH
-    base = Object.objects.filter(bucket=bucket).order_by("name")
-    if upper is not None:
-        base = base.filter(name__lt=upper)
+    batch = min(max_results + 1, _FIRST_BATCH)
 
     while True:
-        lookup = "name__gte" if lower.inclusive else "name__gt"
-        rows = list(base.filter(**{lookup: lower.name})[:batch])
+        rows = names.scan(lower, batch)
         if not rows:
-            return page
+            break
         seeked = False
-        for obj in rows:
-            if len(page.objects) + len(page.prefixes) == max_results:
+        for name in rows:
+            if len(emitted) + len(page.prefixes) == max_results:
                 # A full page and at least one more name in range: hand out a cursor.
                 assert last_emitted is not None
                 page.next_page_token = _encode_token(*last_emitted)
+                page.objects = _rows(bucket, emitted)
                 return page
-            rest = obj.name[len(prefix) :]
+            rest = name[len(prefix) :]
             cut = rest.find(delimiter) if delimiter else -1
-            if matches is not None and not matches(obj.name):
-                lower.raise_to(obj.name, inclusive=False)
+            if matches is not None and not matches(name):
+                lower.raise_to(name, inclusive=False)
                 continue
             if cut >= 0:
                 folder = prefix + rest[: cut + len(delimiter)]
-                if include_trailing_delimiter and obj.name == folder:
-                    page.objects.append(obj)  # GCS lists the "folder/" object as well
+                if include_trailing_delimiter and name == folder:
+                    emitted.append(name)  # GCS lists the "folder/" object as well
                 page.prefixes.append(folder)
                 last_emitted = ("p", folder)
                 after_folder = successor(folder)
                 if after_folder is None:
+                    page.objects = _rows(bucket, emitted)
                     return page
                 lower.raise_to(after_folder, inclusive=True)
                 seeked = True
                 break
-            page.objects.append(obj)
-            last_emitted = ("o", obj.name)
-            lower.raise_to(obj.name, inclusive=False)
+            emitted.append(name)
+            last_emitted = ("o", name)
+            lower.raise_to(name, inclusive=False)
         if seeked:
-            batch = _FIRST_BATCH
+            # Past a folder: the next name may well be another folder, so look at few rows.
+            batch = _AFTER_SEEK
         elif len(rows) < batch:
-            return page
+            break
         else:
-            batch = min(batch * 2, _MAX_BATCH)
+            batch = min(batch * 4, _MAX_BATCH)
+    page.objects = _rows(bucket, emitted)
+    return page
+
+
+class _NameScanner:
+    """Reads names only (no model instances) from the (bucket, name) index, by raw SQL: a
+    listing with many folders issues one small query per folder, so each must be cheap."""
+
+    def __init__(self, bucket: Bucket, upper: str | None) -> None:
+        table = connection.ops.quote_name(Object._meta.db_table)
+        name = connection.ops.quote_name("name")
+        bucket_column = connection.ops.quote_name(Object._meta.get_field("bucket").column)
+        bound = f" AND {name} < %s" if upper is not None else ""
+        self._sql = {
+            inclusive: (
+                f"SELECT {name} FROM {table} WHERE {bucket_column} = %s AND {name} "
+                f"{'>=' if inclusive else '>'} %s{bound} ORDER BY {name} LIMIT %s"
+            )
+            for inclusive in (True, False)
+        }
+        self._fixed = [bucket.pk]
+        self._upper = [upper] if upper is not None else []
+
+    def scan(self, lower: _Bound, limit: int) -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                self._sql[lower.inclusive], [*self._fixed, lower.name, *self._upper, limit]
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+
+def _rows(bucket: Bucket, names: list[str]) -> list[Object]:
+    if not names:
+        return []
+    found = {obj.name: obj for obj in Object.objects.filter(bucket=bucket, name__in=names)}
+    # A name deleted between the scan and this read is simply not listed.
+    return [found[name] for name in names if name in found]

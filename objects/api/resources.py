@@ -11,9 +11,10 @@ from ..models import Object
 
 
 def rfc3339(moment: datetime) -> str:
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat is done in C: a listing of 1,000 objects formats 2,000 of these.
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def base_url(request: HttpRequest) -> str:
@@ -21,10 +22,12 @@ def base_url(request: HttpRequest) -> str:
     return f"{request.scheme}://{request.get_host()}"
 
 
-def object_resource(obj: Object, request: HttpRequest) -> dict:
+def object_resource(obj: Object, request: HttpRequest, base: str | None = None) -> dict:
+    """The object as GCS renders it. Listings pass ``base`` (``base_url(request)``) once."""
     bucket_id = obj.bucket.bucket_id
     quoted = quote(obj.name, safe="")
-    base = base_url(request)
+    base = base or base_url(request)
+    created = rfc3339(obj.created)
     resource = {
         "kind": "storage#object",
         "id": f"{bucket_id}/{obj.name}/{obj.generation}",
@@ -42,9 +45,9 @@ def object_resource(obj: Object, request: HttpRequest) -> dict:
         "size": str(obj.size),
         "crc32c": obj.crc32c,
         "etag": etag(obj),
-        "timeCreated": rfc3339(obj.created),
-        "updated": rfc3339(obj.updated),
-        "timeStorageClassUpdated": rfc3339(obj.created),
+        "timeCreated": created,
+        "updated": created if obj.updated == obj.created else rfc3339(obj.updated),
+        "timeStorageClassUpdated": created,
     }
     if obj.md5_hash:
         resource["md5Hash"] = obj.md5_hash

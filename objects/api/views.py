@@ -247,7 +247,8 @@ def objects_list(call: Call, bucket: str) -> HttpResponse:
     for obj in page.objects:
         obj.bucket = found  # spare a query per row
     if page.objects:
-        body["items"] = [object_resource(obj, call.request) for obj in page.objects]
+        base = base_url(call.request)
+        body["items"] = [object_resource(obj, call.request, base) for obj in page.objects]
     if page.prefixes:
         body["prefixes"] = page.prefixes
     if page.next_page_token:
