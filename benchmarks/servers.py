@@ -101,7 +101,13 @@ class Objstore:
             self.process.kill()
 
 
-def start_objstore(work: Path, *, database_url: str = "", workers: int | None = None) -> Objstore:
+def start_objstore(
+    work: Path,
+    *,
+    database_url: str = "",
+    workers: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Objstore:
     """objstore in production mode, as the README's Deploy section runs it (gunicorn with
     objstore_site/gunicorn.conf.py), on local disk and SQLite (or ``database_url``)."""
     port = free_port()
@@ -122,6 +128,7 @@ def start_objstore(work: Path, *, database_url: str = "", workers: int | None = 
         env["DATABASE_URL"] = database_url
     if workers:
         env["WEB_CONCURRENCY"] = str(workers)
+    env.update(extra_env or {})
     manage = [sys.executable, "manage.py"]
     for args in (["migrate", "-v0"], ["collectstatic", "--noinput", "-v0"]):
         subprocess.run([*manage, *args], cwd=ROOT, env=env, check=True)
