@@ -8,7 +8,8 @@ page never loads more rows than it shows plus one small batch.
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 
 from django.db import connection
 
@@ -30,7 +31,7 @@ class InvalidPageToken(ValueError):
 
 @dataclass
 class ListPage:
-    objects: list[Object] = field(default_factory=list)
+    objects: list["ListedObject"] = field(default_factory=list)
     prefixes: list[str] = field(default_factory=list)
     next_page_token: str | None = None
 
@@ -175,9 +176,39 @@ class _NameScanner:
             return [row[0] for row in cursor.fetchall()]
 
 
-def _rows(bucket: Bucket, names: list[str]) -> list[Object]:
+@dataclass(slots=True)
+class ListedObject:
+    """An object as a listing shows it: its metadata, read without building model instances
+    (a page of 1,000 spent a third of its time in Model.__init__)."""
+
+    bucket: Bucket
+    name: str
+    size: int
+    content_type: str
+    content_encoding: str
+    cache_control: str
+    md5_hash: str
+    crc32c: str
+    generation: int
+    metageneration: int
+    metadata: dict
+    component_count: int | None
+    created: datetime
+    updated: datetime
+
+    @property
+    def basename(self) -> str:
+        stripped = self.name.rstrip("/")
+        return stripped.rsplit("/", 1)[-1] or self.name
+
+
+_LISTED_FIELDS = [f.name for f in fields(ListedObject) if f.name != "bucket"]
+
+
+def _rows(bucket: Bucket, names: list[str]) -> list[ListedObject]:
     if not names:
         return []
-    found = {obj.name: obj for obj in Object.objects.filter(bucket=bucket, name__in=names)}
+    rows = Object.objects.filter(bucket=bucket, name__in=names).values_list(*_LISTED_FIELDS)
+    found = {row[0]: ListedObject(bucket, *row) for row in rows}
     # A name deleted between the scan and this read is simply not listed.
     return [found[name] for name in names if name in found]

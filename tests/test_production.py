@@ -305,3 +305,10 @@ def test_a_path_is_logged_percent_encoded_on_one_line(rf, caplog):
     [line] = request_lines(caplog)
     assert "\n" not in line.getMessage()
     assert line.path == "/b/x/o/a%0Afake%20200%20line"
+
+
+def test_responses_say_how_long_the_server_took(alice_client, bucket):
+    import re
+
+    response = alice_client.get(reverse("bucket_settings", args=[bucket.bucket_id]))
+    assert re.fullmatch(r"app;dur=\d+\.\d", response["Server-Timing"])
