@@ -5,7 +5,7 @@ from django.template.defaultfilters import filesizeformat
 
 from objects import services
 
-from .models import Bucket
+from .models import ApiToken, Bucket
 
 
 @admin.register(Bucket)
@@ -39,3 +39,19 @@ class BucketAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Bucket]) -> None:
         for bucket in queryset:
             services.bucket_delete(bucket=bucket)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made in the pane (their secret is shown once, to their owner); here they can
+    be inspected, narrowed and revoked."""
+
+    list_display = ["name", "owner", "hint", "read_only", "bucket", "created", "last_used"]
+    list_filter = ["read_only", "owner", "created", "last_used"]
+    search_fields = ["name", "hint", "owner__username", "bucket__bucket_id"]
+    list_select_related = ["owner", "bucket"]
+    readonly_fields = ["public_id", "hint", "owner", "created", "last_used"]
+    fields = ["name", "owner", "hint", "public_id", "read_only", "bucket", "created", "last_used"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

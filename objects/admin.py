@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import Object
+from .models import Object, UploadSession
 
 
 @admin.register(Object)
@@ -68,3 +68,19 @@ class ObjectAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Object]) -> None:
         for obj in queryset.select_related("bucket"):
             self.delete_model(request, obj)
+
+
+@admin.register(UploadSession)
+class UploadSessionAdmin(admin.ModelAdmin):
+    """Resumable uploads in progress (read-only; objstore_gc removes expired ones)."""
+
+    list_display = ["name", "bucket", "received", "expected_size", "created", "expires"]
+    list_filter = ["created", "expires"]
+    search_fields = ["name", "bucket__bucket_id", "upload_id"]
+    list_select_related = ["bucket"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

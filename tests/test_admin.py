@@ -58,3 +58,14 @@ def test_deleting_in_the_admin_removes_the_bytes(admin_client, bucket, blob_dir)
 
 def test_ordinary_users_cannot_use_the_admin(alice_client):
     assert alice_client.get(reverse("admin:index")).status_code == 302
+
+
+def test_the_admin_lists_and_revokes_tokens(admin_client, alice):
+    from buckets.models import ApiToken
+    from buckets.tokens import token_authenticate, token_create
+
+    token, secret = token_create(owner=alice, name="laptop")
+    response = admin_client.get(reverse("admin:buckets_apitoken_changelist"))
+    assert "laptop" in response.text and token.hint in response.text and secret not in response.text
+    admin_client.post(reverse("admin:buckets_apitoken_delete", args=[token.pk]), {"post": "yes"})
+    assert not ApiToken.objects.exists() and token_authenticate(secret) is None
