@@ -99,6 +99,9 @@ def objects_list(
                 return ListPage()
             lower.raise_to(after_folder, inclusive=True)
 
+    if not delimiter and matches is None:
+        return _plain_page(bucket, lower, upper, max_results)
+
     page = ListPage()
     names = _NameScanner(bucket, upper)
     emitted: list[str] = []  # object names, in order; their rows are read once, at the end
@@ -146,6 +149,22 @@ def objects_list(
         else:
             batch = min(batch * 4, _MAX_BATCH)
     page.objects = _rows(bucket, emitted)
+    return page
+
+
+def _plain_page(bucket: Bucket, lower: _Bound, upper: str | None, max_results: int) -> ListPage:
+    """Without a delimiter or a glob every name in range is an item: one range query reads the
+    page (and one row more, to know whether another page follows)."""
+    rows = Object.objects.filter(bucket=bucket)
+    rows = (
+        rows.filter(name__gte=lower.name) if lower.inclusive else rows.filter(name__gt=lower.name)
+    )
+    if upper is not None:
+        rows = rows.filter(name__lt=upper)
+    values = list(rows.order_by("name").values_list(*_LISTED_FIELDS)[: max_results + 1])
+    page = ListPage(objects=[ListedObject(bucket, *row) for row in values[:max_results]])
+    if len(values) > max_results:
+        page.next_page_token = _encode_token("o", page.objects[-1].name)
     return page
 
 
