@@ -28,7 +28,16 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2.credentials import Credentials
 
-from .servers import ROOT, Emulator, Objstore, RssSampler, start_fake_gcs, start_objstore
+from .servers import (
+    ROOT,
+    Emulator,
+    Objstore,
+    RssSampler,
+    curl_download,
+    curl_upload,
+    start_fake_gcs,
+    start_objstore,
+)
 
 MiB = 1024 * 1024
 
@@ -85,29 +94,14 @@ def large_object(system: System, source: Path, work: Path) -> dict[str, float]:
     results["256 MiB download, google-cloud-storage (MiB/s)"] = size_mib / seconds
 
     name = "large%2Fraw.bin"
-    upload = [
-        "curl",
-        "-sSf",
-        "-o",
-        "/dev/null",
-        *system.headers(),
-        "-H",
-        "Content-Type: application/octet-stream",
-        "-X",
-        "POST",
-        "-T",
-        str(source),
-        f"{system.url}/upload/storage/v1/b/{system.bucket}/o?uploadType=media&name={name}",
-    ]
-    seconds = timed(lambda: subprocess.run(upload, check=True))
+    seconds = timed(lambda: curl_upload(system.url, system.bucket, name, source, system.headers()))
     results["256 MiB upload, curl (MiB/s)"] = size_mib / seconds
-    url = f"{system.url}/download/storage/v1/b/{system.bucket}/o/{name}?alt=media"
     # Timed into /dev/null: writing 256 MiB to disk, not the server, limits curl otherwise
     # (measured: 2.2-2.5 GiB/s to /dev/null, 0.5-1.1 GiB/s into a file). The bytes are then
     # checked by a second, untimed download.
-    download = ["curl", "-sSf", "-o", "/dev/null", *system.headers(), url]
-    seconds = timed(lambda: subprocess.run(download, check=True))
-    subprocess.run(["curl", "-sSf", "-o", str(target), *system.headers(), url], check=True)
+    args = (system.url, system.bucket, name)
+    seconds = timed(lambda: curl_download(*args, "/dev/null", system.headers()))
+    curl_download(*args, target, system.headers())
     assert md5_file(target) == expected, "raw download differs"
     results["256 MiB download, curl (MiB/s)"] = size_mib / seconds
     target.unlink()
@@ -278,35 +272,11 @@ def scale(objstore: Objstore, folders: int, per_folder: int, repeat: int = 7) ->
 def gigabyte(system: System, source: Path, work: Path) -> dict[str, float]:
     baseline = system.sampler.reset()
     name = "giga.bin"
-    subprocess.run(
-        [
-            "curl",
-            "-sSf",
-            "-o",
-            "/dev/null",
-            *system.headers(),
-            "-X",
-            "POST",
-            "-T",
-            str(source),
-            f"{system.url}/upload/storage/v1/b/{system.bucket}/o?uploadType=media&name={name}",
-        ],
-        check=True,
-    )
+    curl_upload(system.url, system.bucket, name, source, system.headers())
     up = system.sampler.peak() - baseline
     system.sampler.reset()
     target = work / "giga-down.bin"
-    subprocess.run(
-        [
-            "curl",
-            "-sSf",
-            "-o",
-            str(target),
-            *system.headers(),
-            f"{system.url}/download/storage/v1/b/{system.bucket}/o/{name}?alt=media",
-        ],
-        check=True,
-    )
+    curl_download(system.url, system.bucket, name, target, system.headers())
     down = system.sampler.peak() - baseline
     assert target.stat().st_size == source.stat().st_size
     target.unlink()

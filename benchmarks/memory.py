@@ -11,14 +11,13 @@ resident memory before and its peak after each transfer, with the transfer speed
 import argparse
 import hashlib
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from tests.cloud import start_fake_gcs, start_moto, storage_env
 
-from .servers import process_tree, start_objstore
+from .servers import curl_download, curl_upload, process_tree, start_objstore
 
 MiB = 1024 * 1024
 
@@ -50,36 +49,12 @@ def run(backend: str, source: Path, work: Path) -> dict[str, float]:
         auth = ["-H", f"Authorization: Bearer {server.token}"]
         before = status_kib(worker, "VmRSS")
         started = time.monotonic()
-        subprocess.run(
-            [
-                "curl",
-                "-sSf",
-                "-o",
-                "/dev/null",
-                *auth,
-                "-X",
-                "POST",
-                "-T",
-                str(source),
-                f"{server.url}/upload/storage/v1/b/{server.bucket}/o?uploadType=media&name=big.bin",
-            ],
-            check=True,
-        )
+        curl_upload(server.url, server.bucket, "big.bin", source, auth)
         upload_seconds = time.monotonic() - started
         peak_upload = status_kib(worker, "VmHWM")
         target = work / "down.bin"
         started = time.monotonic()
-        subprocess.run(
-            [
-                "curl",
-                "-sSf",
-                "-o",
-                str(target),
-                *auth,
-                f"{server.url}/storage/v1/b/{server.bucket}/o/big.bin?alt=media",
-            ],
-            check=True,
-        )
+        curl_download(server.url, server.bucket, "big.bin", target, auth)
         download_seconds = time.monotonic() - started
         peak_download = status_kib(worker, "VmHWM")
         if md5_of(target) != md5_of(source):

@@ -185,3 +185,40 @@ def start_objstore(
     return Objstore(
         url=url, token=token, bucket=bucket, process=process, env=env, session_cookie=session_key
     )
+
+
+def curl_upload(base: str, bucket: str, name: str, source: Path, headers: list[str]) -> None:
+    """A media upload streamed from a file by curl (``-T`` never loads the file in memory)."""
+    subprocess.run(
+        [
+            "curl",
+            "-sSf",
+            "-o",
+            "/dev/null",
+            *headers,
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-X",
+            "POST",
+            "-T",
+            str(source),
+            f"{base}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}",
+        ],
+        check=True,
+    )
+
+
+def curl_download(
+    base: str, bucket: str, name: str, target: Path | str, headers: list[str]
+) -> None:
+    subprocess.run(
+        [
+            "curl",
+            "-sSf",
+            "-o",
+            str(target),
+            *headers,
+            f"{base}/download/storage/v1/b/{bucket}/o/{name}?alt=media",
+        ],
+        check=True,
+    )
