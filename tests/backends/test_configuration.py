@@ -54,3 +54,31 @@ def test_the_housekeeping_commands(bucket, capsys):
     out = capsys.readouterr().out
     assert "deleted 0 orphan blob(s)" in out
     assert [key for key, _ in blobs().keys()] == [good.blob_key]
+
+
+def test_writes_go_on_after_the_gcs_backend_restarts(settings, tmp_path):
+    """The GCS client keeps connections in a pool; a backend that restarted has closed them
+    all, and the next write must still succeed."""
+    import io
+    from urllib.parse import urlsplit
+
+    from objects.services import HashingReader
+
+    from ..cloud import start_fake_gcs, storage_settings
+
+    emulator = start_fake_gcs(tmp_path / "gcs")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "objstore": storage_settings("gcs", emulator, tmp_path),
+    }
+    try:
+        store = blobs()
+        store.write("first", HashingReader(io.BytesIO(b"one"), 100))
+        emulator.stop()  # every pooled connection is now dead
+        emulator = start_fake_gcs(tmp_path / "gcs", port=urlsplit(emulator.url).port)
+        store.write("second", HashingReader(io.BytesIO(b"two" * 100_000), 10**7))
+        handle = store.open("second")
+        assert handle.read() == b"two" * 100_000
+        handle.close()
+    finally:
+        emulator.stop()
