@@ -10,7 +10,6 @@ which are met.
 """
 
 import argparse
-import hashlib
 import os
 import platform
 import statistics
@@ -35,6 +34,7 @@ from .servers import (
     RssSampler,
     curl_download,
     curl_upload,
+    md5_file,
     start_fake_gcs,
     start_objstore,
 )
@@ -58,14 +58,6 @@ class System:
 
     def headers(self) -> list[str]:
         return ["-H", f"Authorization: Bearer {self.token}"] if self.token else []
-
-
-def md5_file(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        while block := handle.read(MiB):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def timed(action: Callable[[], object]) -> float:

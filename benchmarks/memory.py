@@ -9,7 +9,6 @@ resident memory before and its peak after each transfer, with the transfer speed
 """
 
 import argparse
-import hashlib
 import os
 import tempfile
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from tests.cloud import start_fake_gcs, start_moto, storage_env
 
-from .servers import curl_download, curl_upload, process_tree, start_objstore
+from .servers import curl_download, curl_upload, md5_file, process_tree, start_objstore
 
 MiB = 1024 * 1024
 
@@ -27,14 +26,6 @@ def status_kib(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)
-
-
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        while block := handle.read(MiB):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run(backend: str, source: Path, work: Path) -> dict[str, float]:
@@ -57,7 +48,7 @@ def run(backend: str, source: Path, work: Path) -> dict[str, float]:
         curl_download(server.url, server.bucket, "big.bin", target, auth)
         download_seconds = time.monotonic() - started
         peak_download = status_kib(worker, "VmHWM")
-        if md5_of(target) != md5_of(source):
+        if md5_file(target) != md5_file(source):
             raise SystemExit(f"{backend}: downloaded bytes differ")
         target.unlink()
     finally:

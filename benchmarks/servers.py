@@ -1,5 +1,6 @@
 """Start the two systems under test and watch their memory."""
 
+import hashlib
 import os
 import secrets
 import subprocess
@@ -222,3 +223,11 @@ def curl_download(
         ],
         check=True,
     )
+
+
+def md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while block := handle.read(1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()

@@ -280,14 +280,13 @@ class _PartsReader:
             self._current = None
 
 
-def _join_parts(session: UploadSession) -> tuple[str, str, str]:
-    """Stream the parts into the object's blob; returns (key, md5, crc32c)."""
+def _join_parts(session: UploadSession) -> tuple[str, str]:
+    """Stream the parts into the object's blob; returns (key, md5)."""
     key, hashed = services.write_blob(session.bucket, _PartsReader(session.parts))
-    crc32c = base64.b64encode(hashed.crc32c.digest()).decode("ascii")
     if hashed.size != session.received or hashed.crc32c.digest() != _crc_bytes(session):
         services.delete_blobs([key])
         raise OSError("the stored parts of the upload do not add up")
-    return key, base64.b64encode(hashed.md5.digest()).decode("ascii"), crc32c
+    return key, base64.b64encode(hashed.md5.digest()).decode("ascii")
 
 
 def _crc_bytes(session: UploadSession) -> bytes:
@@ -313,7 +312,7 @@ def session_finish(
                 os.fsync(handle.fileno())
         key, md5_hash = session.blob_key, _md5_of_local(session, path)
     else:
-        key, md5_hash, _ = _join_parts(session)
+        key, md5_hash = _join_parts(session)
         leftovers.append(session.blob_key)
     try:
         expected.verify(md5_hash=md5_hash, crc32c=crc32c)

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -190,8 +191,6 @@ def _uploaded_content_type(declared: str | None, name: str) -> str:
 
 
 def _too_large_message(limit: int) -> str:
-    from django.template.defaultfilters import filesizeformat
-
     return f"This file is larger than the upload limit of {filesizeformat(limit)}."
 
 

@@ -45,6 +45,14 @@ _MAX_JSON_BODY = 1024 * 1024
 _DRAIN_LIMIT = 64 * 1024 * 1024
 
 
+def _body_stream(request: HttpRequest) -> services.Readable:
+    # gunicorn decodes chunked bodies (no Content-Length) in wsgi.input, which Django's
+    # request, bounded by Content-Length, would read as empty.
+    if request.META.get("wsgi.input_terminated"):
+        return request.META["wsgi.input"]
+    return request
+
+
 @dataclass
 class Call:
     """One API request: who is calling and how to read its body."""
@@ -57,12 +65,7 @@ class Call:
         return self.request.GET
 
     def body_stream(self) -> services.Readable:
-        # gunicorn decodes chunked bodies (no Content-Length) in wsgi.input, which Django's
-        # request, bounded by Content-Length, would read as empty.
-        environ = self.request.META
-        if environ.get("wsgi.input_terminated"):
-            return environ["wsgi.input"]
-        return self.request
+        return _body_stream(self.request)
 
     def json_body(self) -> dict:
         stream = self.body_stream()
@@ -743,9 +746,9 @@ def _route(path: str) -> tuple[re.Match[str], dict[str, Handler]]:
     raise errors.not_found("Not Found")
 
 
-def _drain(call: Call) -> None:
+def _drain(request: HttpRequest) -> None:
     """Read what is left of the body, so a keep-alive connection stays in step."""
-    stream = call.body_stream()
+    stream = _body_stream(request)
     total = 0
     try:
         while total < _DRAIN_LIMIT and (data := stream.read(services.CHUNK_SIZE)):
@@ -784,7 +787,7 @@ def api(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:  # e.g. compose's source count
         response = errors.bad_request(str(exc)).response()
     if request.method in ("POST", "PUT", "PATCH"):
-        _drain(call or Call(request=request, token=None))  # type: ignore[arg-type]
+        _drain(request)
     return response
 
 
