@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from buckets.models import Bucket
 from buckets.services import merge_map
+from objstore_site.db import get_row
 
 from .backends import blobs
 from .listing import ListPage, objects_list
@@ -325,6 +326,18 @@ def object_upload(
         raise
 
 
+def _find(bucket: Bucket, name: str, *, for_update: bool = False) -> Object | None:
+    obj = get_row(Object, bucket_id=bucket.pk, name=name, for_update=for_update)
+    if obj is not None:
+        obj.bucket = bucket  # spares a query for obj.bucket
+    return obj
+
+
+def _current(bucket: Bucket, name: str) -> Object | None:
+    """The object of that name, locked until the transaction ends (writers call this first)."""
+    return _find(bucket, name, for_update=True)
+
+
 def commit_blob(
     *,
     bucket: Bucket,
@@ -345,9 +358,7 @@ def commit_blob(
     for attempt in range(3):
         try:
             with transaction.atomic():
-                current = (
-                    Object.objects.select_for_update().filter(bucket=bucket, name=name).first()
-                )
+                current = _current(bucket, name)
                 preconditions.check(current)
                 now = timezone.now()
                 obj = current or Object(bucket=bucket, name=name)
@@ -378,11 +389,8 @@ def commit_blob(
 def object_get(*, bucket: Bucket, name: str, generation: int | None = None) -> Object:
     """The object, or ObjectNotFound. objstore keeps one generation per name: asking for any
     other generation finds nothing, as GCS answers for a generation that no longer exists."""
-    try:
-        obj = Object.objects.get(bucket=bucket, name=name)
-    except Object.DoesNotExist:
-        raise ObjectNotFound(bucket, name) from None
-    if generation is not None and obj.generation != generation:
+    obj = _find(bucket, name)
+    if obj is None or (generation is not None and obj.generation != generation):
         raise ObjectNotFound(bucket, name)
     return obj
 
@@ -419,7 +427,7 @@ def object_patch(
     if unknown:
         raise ValueError(f"not patchable: {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        current = Object.objects.select_for_update().filter(bucket=bucket, name=name).first()
+        current = _current(bucket, name)
         if current is None or (generation is not None and current.generation != generation):
             raise ObjectNotFound(bucket, name)
         preconditions.check(current)
@@ -444,7 +452,7 @@ def object_delete(
     preconditions: Preconditions = Preconditions(),
 ) -> None:
     with transaction.atomic():
-        current = Object.objects.select_for_update().filter(bucket=bucket, name=name).first()
+        current = _current(bucket, name)
         if current is None or (generation is not None and current.generation != generation):
             raise ObjectNotFound(bucket, name)
         preconditions.check(current)

@@ -148,6 +148,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE: a write transaction takes the lock up front instead of failing to upgrade a
     # read lock under concurrency; WAL lets readers (listings, downloads) run beside a writer.
+    # objstore_site.sqlite queues write transactions rather than leaving them to SQLite's
+    # sleeping busy handler (see its docstring).
+    DATABASES["default"]["ENGINE"] = "objstore_site.sqlite"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",

@@ -128,6 +128,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     from django.conf import settings
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
+    if database["ENGINE"] == "objstore_site.sqlite":
         name = tmp_path_factory.mktemp("db") / "test.sqlite3"
         database["TEST"] = {**database.get("TEST", {}), "NAME": str(name)}

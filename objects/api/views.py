@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from buckets import services as bucket_services
 from buckets.models import ApiToken, Bucket
 from buckets.tokens import token_authenticate
+from objstore_site.db import get_row
 
 from .. import services, uploads
 from ..glob import InvalidGlob
@@ -83,7 +84,7 @@ class Call:
         return body
 
     def bucket(self, bucket_id: str, *, write: bool = False) -> Bucket:
-        bucket = Bucket.objects.filter(bucket_id=bucket_id, owner=self.token.owner).first()
+        bucket = get_row(Bucket, bucket_id=bucket_id, owner_id=self.token.owner_id)
         if bucket is None:
             raise errors.bucket_not_found()  # another user's bucket looks exactly like this
         if self.token.bucket_id is not None and self.token.bucket_id != bucket.pk:
@@ -167,7 +168,7 @@ def _json(data: dict, status: int = 200) -> JsonResponse:
 
 
 def bucket_list(call: Call) -> HttpResponse:
-    buckets = Bucket.objects.filter(owner=call.token.owner).order_by("bucket_id")
+    buckets = Bucket.objects.filter(owner_id=call.token.owner_id).order_by("bucket_id")
     if call.token.bucket_id is not None:
         buckets = buckets.filter(pk=call.token.bucket_id)
     items = [bucket_resource(bucket, call.request) for bucket in buckets]

@@ -1,0 +1,116 @@
+"""Django's SQLite backend, with writers queued instead of sleeping.
+
+SQLite lets one writer in at a time. When a second one finds the database locked, SQLite's
+busy handler puts it to sleep for 1, 2, 5, 10 ... 100 ms at a time and tries again, so under
+concurrent writes a writer often sleeps long after the lock is free (measured: p99 of a 4 KiB
+upload ~450 ms with 8 writers, most of it asleep in usleep). Here a write transaction first takes
+a lock of our own: a thread lock inside the process, which wakes the next waiter the moment it
+is released, then an flock on a file beside the database between processes (one waiter per
+process polls it every 0.5-4 ms). Only then does it run ``BEGIN IMMEDIATE``, which now finds
+the database free. The wait is bounded by the database's ``timeout`` option, after which the
+transaction fails with "database is locked", as SQLite itself would.
+
+Writes outside a transaction (autocommit) skip the queue and fall back to SQLite's own busy
+handler; objstore's writes of any weight run in transactions.
+"""
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+
+from django.db.backends.sqlite3 import base
+
+_POLL_FIRST, _POLL_MAX = 0.0005, 0.004
+
+
+class WriterQueue:
+    """One database file's writer lock, shared by every connection of this process."""
+
+    _registry: dict[tuple[int, str], "WriterQueue"] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = threading.Lock()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    @classmethod
+    def for_database(cls, database: str) -> "WriterQueue":
+        # Keyed by pid as well: an flock belongs to an open file, which a fork would share.
+        key = (os.getpid(), str(Path(database).resolve()))
+        with cls._registry_lock:
+            queue = cls._registry.get(key)
+            if queue is None:
+                queue = cls._registry[key] = cls(f"{key[1]}.writer-lock")
+            return queue
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self._threads.acquire(timeout=timeout):
+            return False
+        delay = _POLL_FIRST
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._threads.release()
+                    return False
+                time.sleep(delay)
+                delay = min(delay * 2, _POLL_MAX)
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    writer_queue: WriterQueue | None = None
+    _holds_writer_lock = False
+    _writer_timeout = 5.0
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        database = str(conn_params["database"])
+        if not (self.is_in_memory_db() or database.startswith("file:")):
+            self.writer_queue = WriterQueue.for_database(database)
+            self._writer_timeout = float(conn_params.get("timeout", 5.0))
+        return connection
+
+    def _start_transaction_under_autocommit(self):
+        if self.writer_queue is not None and not self._holds_writer_lock:
+            with self.wrap_database_errors:
+                if not self.writer_queue.acquire(self._writer_timeout):
+                    raise base.Database.OperationalError("database is locked")
+            self._holds_writer_lock = True
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._release_writer_lock()
+            raise
+
+    def _release_writer_lock(self) -> None:
+        if self._holds_writer_lock:
+            self._holds_writer_lock = False
+            self.writer_queue.release()
+
+    def _commit(self):
+        try:
+            return super()._commit()
+        finally:
+            self._release_writer_lock()
+
+    def _rollback(self):
+        try:
+            return super()._rollback()
+        finally:
+            self._release_writer_lock()
+
+    def _close(self):
+        try:
+            return super()._close()
+        finally:
+            self._release_writer_lock()

@@ -1,0 +1,130 @@
+"""The database layer under the services: hand-written row lookups and SQLite's writer queue."""
+
+import fcntl
+import os
+import threading
+from datetime import datetime
+
+import pytest
+from django.db import OperationalError, connection, transaction
+
+from buckets.models import ApiToken, Bucket
+from buckets.tokens import token_authenticate, token_create
+from objects.models import Object
+from objstore_site.db import get_row
+from objstore_site.sqlite.base import WriterQueue
+
+from .conftest import put
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+def test_get_row_builds_the_same_instance_as_the_orm(bucket):
+    put(bucket, "a/b.json", b"{}")
+    Object.objects.filter(name="a/b.json").update(metadata={"k": "v", "n": "1"}, component_count=2)
+    fetched = get_row(Object, bucket_id=bucket.pk, name="a/b.json")
+    expected = Object.objects.get(bucket=bucket, name="a/b.json")
+    assert _fields(fetched) == _fields(expected)
+    assert fetched.metadata == {"k": "v", "n": "1"} and isinstance(fetched.created, datetime)
+    assert fetched.created.tzinfo is not None
+    assert get_row(Bucket, bucket_id=bucket.bucket_id, owner_id=bucket.owner_id) == bucket
+    # A saved fetched instance updates its row, as any model instance does.
+    fetched.content_type = "text/plain"
+    fetched.save(update_fields=["content_type"])
+    assert Object.objects.get(pk=expected.pk).content_type == "text/plain"
+
+
+def test_get_row_misses_and_names_are_only_parameters(bucket, charlie):
+    put(bucket, "x", b"1")
+    assert get_row(Object, bucket_id=bucket.pk, name="y") is None
+    assert get_row(Object, bucket_id=bucket.pk, name="x' OR '1'='1") is None
+    assert get_row(Bucket, bucket_id=bucket.bucket_id, owner_id=charlie.pk) is None
+
+
+def test_get_row_for_update_inside_a_transaction(bucket):
+    put(bucket, "locked", b"1")
+    with transaction.atomic():
+        row = get_row(Object, bucket_id=bucket.pk, name="locked", for_update=True)
+        assert row is not None and row.name == "locked"
+
+
+def test_token_lookup_needs_an_active_owner(alice):
+    token, secret = token_create(owner=alice, name="ci")
+    assert token_authenticate(secret) == token
+    assert token_authenticate(secret + "x") is None
+    alice.is_active = False
+    alice.save()
+    assert token_authenticate(secret) is None
+    assert ApiToken.objects.filter(pk=token.pk).exists()  # refused, not deleted
+
+
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the writer queue is SQLite's"
+)
+
+
+@sqlite_only
+def test_concurrent_write_transactions_all_commit(bucket):
+    errors: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        try:
+            for round in range(10):
+                put(bucket, f"w/{index}/{round}", b"x")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Object.objects.filter(bucket=bucket, name__startswith="w/").count() == 80
+
+
+@sqlite_only
+def test_a_write_transaction_holds_the_queue_until_it_ends(bucket):
+    with transaction.atomic():
+        queue = connection.writer_queue
+        assert queue is not None and connection._holds_writer_lock
+        # Another process (another open file) cannot take the flock meanwhile.
+        other = os.open(queue.path, os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    assert not connection._holds_writer_lock
+    with pytest.raises(RuntimeError), transaction.atomic():
+        raise RuntimeError("rolled back")
+    assert not connection._holds_writer_lock
+    assert queue.acquire(timeout=0.1)
+    queue.release()
+
+
+@sqlite_only
+def test_a_writer_that_cannot_get_in_fails_with_database_is_locked(bucket, settings):
+    with transaction.atomic():
+        queue = connection.writer_queue
+    other = os.open(queue.path, os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another process is writing, and keeps at it
+    try:
+        assert not queue.acquire(timeout=0.05)
+        connection._writer_timeout = 0.05
+        with pytest.raises(OperationalError, match="database is locked"):
+            with transaction.atomic():
+                Object.objects.filter(bucket=bucket).delete()
+        assert not connection._holds_writer_lock
+    finally:
+        os.close(other)
+        connection.close()
+    with transaction.atomic():  # and once it is free again, writers go on
+        assert connection.writer_queue is WriterQueue.for_database(connection.settings_dict["NAME"])
+        put(bucket, "after", b"1")
