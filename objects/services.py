@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from buckets.models import Bucket
 from buckets.services import merge_map
-from objstore_site.db import get_row
+from objstore_site.db import delete_row, get_row, insert_row
 
 from .backends import blobs
 from .listing import ListPage, objects_list
@@ -376,7 +376,10 @@ def commit_blob(
                 obj.blob_key = key
                 obj.created = now  # every generation is a new object to GCS
                 obj.updated = now
-                obj.save()
+                if current is None:
+                    insert_row(obj)
+                else:
+                    obj.save()
                 delete_blobs_after_commit([old_key] if old_key else [])
                 return obj
         except IntegrityError:
@@ -456,7 +459,7 @@ def object_delete(
         if current is None or (generation is not None and current.generation != generation):
             raise ObjectNotFound(bucket, name)
         preconditions.check(current)
-        current.delete()
+        delete_row(Object, current.pk)
         delete_blobs_after_commit([current.blob_key])
 
 

@@ -1,4 +1,4 @@
-"""One-row lookups for the hot paths of the API.
+"""One-row reads and writes for the hot paths of the API.
 
 Every API call looks up its token, its bucket and usually one object, each by a unique key.
 Building and compiling those queries through the ORM costs 0.2-0.4 ms apiece on a small
@@ -7,6 +7,9 @@ takes to answer, and ``Model.objects.raw()`` still spends ~70 us mapping columns
 SELECT and the column converters are worked out once per connection and model, and each lookup
 is one execute plus ``Model.from_db``, the way the ORM itself builds instances (~20 us). The
 instances are ordinary model instances: same field values, same converters, ``save()`` works.
+``insert_row`` and ``delete_row`` do the same for the one INSERT of a new object and the one
+DELETE of an object (``Model.save()`` ~180 us, ``Model.delete()`` ~250 us with its collector).
+They send no model signals; objstore connects none to these models.
 """
 
 from typing import Any, TypeVar
@@ -37,6 +40,16 @@ class _Plan:
             if found:
                 self.converters.append((position, found, column))
         self.statements: dict[str, str] = {}
+        table, pk = quote(model._meta.db_table), model._meta.pk
+        self.insert_fields = [field for field in fields if field is not pk]
+        self.insert = (
+            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in self.insert_fields)})"
+            f" VALUES ({', '.join(['%s'] * len(self.insert_fields))})"
+        )
+        self.returning = connection.features.can_return_columns_from_insert
+        if self.returning:
+            self.insert += f" RETURNING {quote(pk.column)}"
+        self.delete = f"DELETE FROM {table} WHERE {quote(pk.column)} = %s"
 
 
 def _plan(model: type[Model], connection: BaseDatabaseWrapper) -> _Plan:
@@ -82,3 +95,32 @@ def get_row(model: type[M], /, *, for_update: bool = False, **columns: Any) -> M
             tail += " FOR UPDATE"  # SQLite has none: its transactions lock the whole database
         plan.statements[key] = tail
     return fetch_row(model, tail, list(columns.values()))
+
+
+def insert_row(instance: Model) -> None:
+    """INSERT the new ``instance`` (its primary key unset) and give it its primary key."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    model = type(instance)
+    plan = _plan(model, connection)
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for field in plan.insert_fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(plan.insert, values)
+        if plan.returning:
+            pk = cursor.fetchone()[0]
+        else:
+            meta = model._meta
+            pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
+    instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+def delete_row(model: type[Model], pk: Any) -> int:
+    """DELETE one row by primary key, for models no other row refers to; returns the count."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute(_plan(model, connection).delete, [pk])
+        return cursor.rowcount
