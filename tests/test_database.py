@@ -6,12 +6,13 @@ import threading
 from datetime import datetime
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
 
 from buckets.models import ApiToken, Bucket
 from buckets.tokens import token_authenticate, token_create
 from objects.models import Object
-from objstore_site.db import get_row
+from objstore_site.db import delete_row, get_row, insert_row
 from objstore_site.sqlite.base import WriterQueue
 
 from .conftest import put
@@ -128,3 +129,30 @@ def test_a_writer_that_cannot_get_in_fails_with_database_is_locked(bucket, setti
     with transaction.atomic():  # and once it is free again, writers go on
         assert connection.writer_queue is WriterQueue.for_database(connection.settings_dict["NAME"])
         put(bucket, "after", b"1")
+
+
+def test_insert_row_and_delete_row_write_what_the_orm_reads(bucket):
+    now = timezone.now()
+    obj = Object(
+        bucket=bucket,
+        name="raw/insert.txt",
+        size=3,
+        content_type="text/plain",
+        md5_hash="m",
+        crc32c="c",
+        generation=7,
+        metageneration=1,
+        metadata={"a": "b"},
+        blob_key="k",
+        created=now,
+        updated=now,
+    )
+    insert_row(obj)
+    assert obj.pk is not None and not obj._state.adding
+    stored = Object.objects.get(pk=obj.pk)
+    assert _fields(stored) == _fields(obj)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_row(Object(bucket=bucket, name="raw/insert.txt", created=now, updated=now))
+    assert delete_row(Object, obj.pk) == 1
+    assert delete_row(Object, obj.pk) == 0
+    assert not Object.objects.filter(pk=obj.pk).exists()

@@ -399,3 +399,33 @@ def test_an_oversize_upload_is_413_and_changes_nothing(server, tmp_path, api, bu
     finally:
         stop_server(small)
     assert not Object.objects.exists() and stored_blobs(blob_dir) == []
+
+
+# ---- the API's middleware chain (objstore_site.handlers) --------------------------------------
+
+
+def test_api_calls_skip_the_pane_middleware_but_keep_the_security_headers(server, api, bucket):
+    put(bucket, "page.html", b"<script>alert(1)</script>", content_type="text/html")
+    for response in (
+        api.get(f"{server.url}/storage/v1/b/{bucket.bucket_id}/o/page.html"),
+        api.get(f"{server.url}/download/storage/v1/b/{bucket.bucket_id}/o/page.html?alt=media"),
+        api.get(f"{server.url}/b/{bucket.bucket_id}/o"),
+    ):
+        assert response.status_code == 200
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "Set-Cookie" not in response.headers and "Cookie" not in response.headers.get(
+            "Vary", ""
+        )
+    # The pane's pages still go through sessions and CSRF.
+    login = requests.get(f"{server.url}/accounts/login/")
+    assert login.status_code == 200 and "csrftoken" in login.cookies
+
+
+def test_api_calls_for_a_host_outside_allowed_hosts_are_refused(server, api, bucket):
+    put(bucket, "keep.txt", b"kept")
+    path = f"/storage/v1/b/{bucket.bucket_id}/o/keep.txt"
+    response = api.delete(server.url + path, headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert Object.objects.filter(bucket=bucket, name="keep.txt").exists()
+    assert api.get(server.url + path).json()["name"] == "keep.txt"
