@@ -53,6 +53,14 @@ class ApiHandler(WSGIHandler):
             handler = convert_exception_to_response(middleware)
         self._middleware_chain = handler
 
+    def get_response(self, request):
+        response = super().get_response(request)
+        # As CommonMiddleware does: with a length, gunicorn sends the body as it is instead of
+        # chunk-encoding it, which clients decode in Python, slowly.
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
+
     def _get_response_for_host(self, request):
         # CommonMiddleware validates the Host header of every request; so does this, so that a
         # host outside ALLOWED_HOSTS gets a 400 whatever the call (DisallowedHost becomes one).

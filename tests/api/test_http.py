@@ -412,6 +412,9 @@ def test_api_calls_skip_the_pane_middleware_but_keep_the_security_headers(server
         api.get(f"{server.url}/b/{bucket.bucket_id}/o"),
     ):
         assert response.status_code == 200
+        # A length, not chunks (CommonMiddleware, which the pane uses, would set it too).
+        assert response.headers["Content-Length"] == str(len(response.content))
+        assert "Transfer-Encoding" not in response.headers
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "Set-Cookie" not in response.headers and "Cookie" not in response.headers.get(
