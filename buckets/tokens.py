@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from objstore_site.db import ALIAS, fetch_row
+from objstore_site.db import ALIAS, JOINED, fetch_pair, fetch_row
 
 from .models import ApiToken, Bucket
 
@@ -49,14 +49,24 @@ def token_create(
 
 
 @cache
-def _active_token_tail(vendor: str) -> str:
+def _active_token_tail(vendor: str, with_bucket: bool) -> str:
+    # Hand-written, as objstore_site.db explains: this runs on every API request.
     quote = connection.ops.quote_name
     owner = ApiToken._meta.get_field("owner")
     users = owner.related_model._meta
     active = users.get_field("is_active").column
+    join_bucket = ""
+    if with_bucket:
+        buckets = Bucket._meta
+        bucket_owner = buckets.get_field("owner").column
+        join_bucket = (
+            f" LEFT JOIN {quote(buckets.db_table)} {JOINED}"
+            f" ON {JOINED}.{quote(buckets.get_field('bucket_id').column)} = %s"
+            f" AND {JOINED}.{quote(bucket_owner)} = {ALIAS}.{quote(owner.column)}"
+        )
     return (
         f"JOIN {quote(users.db_table)} u"
-        f" ON u.{quote(users.pk.column)} = {ALIAS}.{quote(owner.column)}"
+        f" ON u.{quote(users.pk.column)} = {ALIAS}.{quote(owner.column)}{join_bucket}"
         f" WHERE {ALIAS}.{quote('token_hash')} = %s AND u.{quote(active)} = %s"
     )
 
@@ -65,11 +75,26 @@ def token_authenticate(secret: str) -> ApiToken | None:
     """The active token for ``secret``, or None. Marks it used (to the minute)."""
     if not secret:
         return None
-    # Hand-written, as objstore_site.db explains: this runs on every API request.
-    tail = _active_token_tail(connection.vendor)
+    tail = _active_token_tail(connection.vendor, False)
     token = fetch_row(ApiToken, tail, [_digest(secret), True])
-    if token is None:
+    return _mark_used(token) if token is not None else None
+
+
+def token_authenticate_for_bucket(
+    secret: str, bucket_id: str
+) -> tuple[ApiToken, Bucket | None] | None:
+    """token_authenticate, and in the same query the token owner's bucket ``bucket_id`` (None
+    when the owner has no such bucket). An API call on a bucket needs both."""
+    if not secret:
         return None
+    tail = _active_token_tail(connection.vendor, True)
+    found = fetch_pair(ApiToken, Bucket, tail, [bucket_id, _digest(secret), True])
+    if found is None:
+        return None
+    return _mark_used(found[0]), found[1]
+
+
+def _mark_used(token: ApiToken) -> ApiToken:
     now = timezone.now()
     if token.last_used is None or now - token.last_used > _LAST_USED_PRECISION:
         ApiToken.objects.filter(pk=token.pk).update(last_used=now)

@@ -19,28 +19,32 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
+J = TypeVar("J", bound=Model)
 
-# The table alias the SQL of fetch_row's callers refers to.
-ALIAS = "r"
+# The table aliases the SQL of fetch_row's and fetch_pair's callers refers to.
+ALIAS, JOINED = "r", "j"
 
 
 class _Plan:
-    def __init__(self, model: type[Model], connection: BaseDatabaseWrapper) -> None:
+    """A model's columns as ``alias`` in a SELECT, their converters, and its INSERT/DELETE."""
+
+    def __init__(self, model: type[Model], alias: str, connection: BaseDatabaseWrapper) -> None:
+        self.model = model
         fields = model._meta.concrete_fields
         quote = connection.ops.quote_name
+        table, pk = quote(model._meta.db_table), model._meta.pk
         self.attnames = [field.attname for field in fields]
-        self.select = (
-            f"SELECT {', '.join(f'{ALIAS}.{quote(field.column)}' for field in fields)}"
-            f" FROM {quote(model._meta.db_table)} {ALIAS} "
-        )
+        self.width = len(fields)
+        self.pk_position = fields.index(pk)
+        self.columns = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
+        self.source = f" FROM {table} {alias} "
         self.converters = []
         for position, field in enumerate(fields):
-            column = field.get_col(ALIAS)
+            column = field.get_col(alias)
             found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
             if found:
                 self.converters.append((position, found, column))
         self.statements: dict[str, str] = {}
-        table, pk = quote(model._meta.db_table), model._meta.pk
         self.insert_fields = [field for field in fields if field is not pk]
         self.insert = (
             f"INSERT INTO {table} ({', '.join(quote(f.column) for f in self.insert_fields)})"
@@ -51,32 +55,53 @@ class _Plan:
             self.insert += f" RETURNING {quote(pk.column)}"
         self.delete = f"DELETE FROM {table} WHERE {quote(pk.column)} = %s"
 
+    def instance(self, values: list[Any], connection: BaseDatabaseWrapper) -> Model:
+        for position, converters, column in self.converters:
+            value = values[position]
+            for convert in converters:
+                value = convert(value, column, connection)
+            values[position] = value
+        return self.model.from_db(connection.alias, self.attnames, values)
 
-def _plan(model: type[Model], connection: BaseDatabaseWrapper) -> _Plan:
+
+def _plan(model: type[Model], connection: BaseDatabaseWrapper, alias: str = ALIAS) -> _Plan:
     # Per connection (each thread has its own): converters are bound to their connection.
     plans = connection.__dict__.setdefault("_objstore_row_plans", {})
-    plan = plans.get(model)
+    plan = plans.get((model, alias))
     if plan is None:
-        plan = plans[model] = _Plan(model, connection)
+        plan = plans[(model, alias)] = _Plan(model, alias, connection)
     return plan
+
+
+def _fetch(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[Any] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else list(row)
 
 
 def fetch_row(model: type[M], tail: str, params: list[Any]) -> M | None:
     """The first row of ``SELECT <every column of model> FROM <its table> r <tail>``."""
     connection = connections[DEFAULT_DB_ALIAS]
     plan = _plan(model, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(plan.select + tail, params)
-        row = cursor.fetchone()
+    row = _fetch(connection, f"SELECT {plan.columns}{plan.source}{tail}", params)
+    return None if row is None else plan.instance(row, connection)
+
+
+def fetch_pair(
+    model: type[M], joined: type[J], tail: str, params: list[Any]
+) -> tuple[M, J | None] | None:
+    """Like fetch_row, with the columns of ``joined`` (as ``j``, which ``tail`` LEFT JOINs)
+    too: the row's ``model`` and ``joined`` instances, the latter None when nothing joined."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    first, second = _plan(model, connection), _plan(joined, connection, JOINED)
+    sql = f"SELECT {first.columns}, {second.columns}{first.source}{tail}"
+    row = _fetch(connection, sql, params)
     if row is None:
         return None
-    values = list(row)
-    for position, converters, column in plan.converters:
-        value = values[position]
-        for convert in converters:
-            value = convert(value, column, connection)
-        values[position] = value
-    return model.from_db(connection.alias, plan.attnames, values)
+    rest = row[first.width :]
+    other = None if rest[second.pk_position] is None else second.instance(rest, connection)
+    return first.instance(row[: first.width], connection), other
 
 
 def get_row(model: type[M], /, *, for_update: bool = False, **columns: Any) -> M | None:

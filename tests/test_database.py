@@ -7,10 +7,12 @@ from datetime import datetime
 
 import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from buckets.models import ApiToken, Bucket
-from buckets.tokens import token_authenticate, token_create
+from buckets.services import bucket_create
+from buckets.tokens import token_authenticate, token_authenticate_for_bucket, token_create
 from objects.models import Object
 from objstore_site.db import delete_row, get_row, insert_row
 from objstore_site.sqlite.base import WriterQueue
@@ -61,6 +63,22 @@ def test_token_lookup_needs_an_active_owner(alice):
     alice.save()
     assert token_authenticate(secret) is None
     assert ApiToken.objects.filter(pk=token.pk).exists()  # refused, not deleted
+
+
+def test_the_token_and_the_named_bucket_come_in_one_query(alice, bucket, charlie):
+    token, secret = token_create(owner=alice, name="ci")
+    token_authenticate(secret)  # marks it used, once a minute
+    theirs = bucket_create(owner=charlie, name="theirs")
+    with CaptureQueriesContext(connection) as queries:
+        assert token_authenticate_for_bucket(secret, bucket.bucket_id) == (token, bucket)
+    assert len(queries) == 1
+    found = token_authenticate_for_bucket(secret, bucket.bucket_id)
+    assert _fields(found[1]) == _fields(Bucket.objects.get(pk=bucket.pk))
+    # Another user's bucket and a missing one look the same: the token, no bucket.
+    assert token_authenticate_for_bucket(secret, theirs.bucket_id) == (token, None)
+    assert token_authenticate_for_bucket(secret, "objstore-missing") == (token, None)
+    assert token_authenticate_for_bucket(secret + "x", bucket.bucket_id) is None
+    assert token_authenticate_for_bucket("", bucket.bucket_id) is None
 
 
 sqlite_only = pytest.mark.skipif(

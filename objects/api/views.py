@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from buckets import services as bucket_services
 from buckets.models import ApiToken, Bucket
-from buckets.tokens import token_authenticate
+from buckets.tokens import token_authenticate, token_authenticate_for_bucket
 from objstore_site.db import get_row
 
 from .. import services, uploads
@@ -60,6 +60,8 @@ class Call:
 
     request: HttpRequest
     token: ApiToken
+    # The bucket the URL names, found with the token: (bucket ID, the caller's bucket or None).
+    named_bucket: tuple[str, Bucket | None] | None = None
 
     @property
     def params(self) -> Any:
@@ -84,7 +86,10 @@ class Call:
         return body
 
     def bucket(self, bucket_id: str, *, write: bool = False) -> Bucket:
-        bucket = get_row(Bucket, bucket_id=bucket_id, owner_id=self.token.owner_id)
+        if self.named_bucket is not None and self.named_bucket[0] == bucket_id:
+            bucket = self.named_bucket[1]
+        else:
+            bucket = get_row(Bucket, bucket_id=bucket_id, owner_id=self.token.owner_id)
         if bucket is None:
             raise errors.bucket_not_found()  # another user's bucket looks exactly like this
         if self.token.bucket_id is not None and self.token.bucket_id != bucket.pk:
@@ -761,15 +766,13 @@ def _drain(request: HttpRequest) -> None:
 @csrf_exempt
 def api(request: HttpRequest) -> HttpResponse:
     path = _raw_path(request)
-    call: Call | None = None
     try:
         match, methods = _route(path)
         handler = methods.get(request.method or "")
         if handler is None:
             raise ApiError(405, f"Method {request.method} is not allowed here.", "methodNotAllowed")
-        token = _authenticate(request)
-        call = Call(request=request, token=token)
         args = {key: unquote(value) for key, value in match.groupdict().items()}
+        call = _authenticate(request, args.get("bucket"))
         return handler(call, **args)
     except ApiError as exc:
         response = exc.response()
@@ -792,13 +795,20 @@ def api(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _authenticate(request: HttpRequest) -> ApiToken:
+def _authenticate(request: HttpRequest, bucket_id: str | None) -> Call:
+    """The caller's token, and with it (one query) the bucket the URL names, if any."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
         raise errors.unauthorized()
-    token = token_authenticate(secret.strip())
+    if bucket_id is None:
+        token, named_bucket = token_authenticate(secret), None
+    elif found := token_authenticate_for_bucket(secret, bucket_id):
+        token, named_bucket = found[0], (bucket_id, found[1])
+    else:
+        token = None
     if token is None:
         raise ApiError(
             401, "Invalid Credentials", "authError", locationType="header", location="Authorization"
         )
-    return token
+    return Call(request=request, token=token, named_bucket=named_bucket)
