@@ -70,6 +70,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
+# Request bodies are read in larger steps: every read goes through gunicorn's body reader,
+# which copies what it received several times over, and each step costs the same Python
+# overhead whatever its size (measured with curl: 256 KiB reads ~240 MiB/s, 1 MiB ~300 MiB/s,
+# 4 MiB ~380-580 MiB/s). At most a few such chunks are in memory per upload.
+UPLOAD_CHUNK = 4 * 1024 * 1024
 _DELETE_BATCH = 500
 
 
@@ -196,7 +201,7 @@ class HashingReader(File):
 
     def read(self, size: int = -1) -> bytes:
         try:
-            data = self._source.read(CHUNK_SIZE if size is None or size < 0 else size)
+            data = self._source.read(UPLOAD_CHUNK if size is None or size < 0 else size)
         except OSError as exc:
             # Not an OSError any more: cloud clients would take it for their own network error
             # and retry reading a client that is gone.
@@ -210,7 +215,7 @@ class HashingReader(File):
         return data
 
     def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        while data := self.read(chunk_size or CHUNK_SIZE):
+        while data := self.read(chunk_size or UPLOAD_CHUNK):
             yield data
 
     def multiple_chunks(self, chunk_size: int | None = None) -> bool:

@@ -163,7 +163,7 @@ class _ChunkReader:
 
     def read(self, size: int = -1, /) -> bytes:
         while True:
-            want = services.CHUNK_SIZE if size is None or size < 0 else size
+            want = services.UPLOAD_CHUNK if size is None or size < 0 else size
             if self._remaining is not None:
                 want = min(want, self._remaining)
             if want <= 0:
@@ -223,7 +223,7 @@ def session_append(
             raise OffsetMismatch(session.received, offset)
         chunk = _ChunkReader(session, offset, stream, length)
         handle.seek(session.received)
-        while data := chunk.read(services.CHUNK_SIZE):
+        while data := chunk.read(services.UPLOAD_CHUNK):
             handle.write(data)
         handle.flush()
         _advance(session, chunk, [])
