@@ -14,11 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
+from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
 # Chunk size for cloud transfers: what one resumable or multipart request carries, and the
 # most a transfer holds in memory. GCS wants a multiple of 256 KiB; S3 parts must be >= 5 MiB.
 CLOUD_CHUNK = 8 * 1024 * 1024
+
+# Request bodies are read in larger steps: every read goes through gunicorn's body reader,
+# which copies what it received several times over, and each step costs the same Python
+# overhead whatever its size (measured with curl: 256 KiB reads ~240 MiB/s, 1 MiB ~300 MiB/s,
+# 4 MiB ~380-580 MiB/s). At most a few such chunks are in memory per upload.
+UPLOAD_CHUNK = 4 * 1024 * 1024
 
 
 class Readable(Protocol):
@@ -93,10 +100,43 @@ class FileSystemBlobs(Blobs):
     storage: FileSystemStorage
 
     def write(self, key: str, reader: Readable) -> None:
-        saved = self.storage.save(key, reader)
-        if saved != key:  # keys are unique; a rename would orphan the bytes
-            self.storage.delete(saved)
-            raise FileExistsError(f"blob {key} already exists")
+        # Not Storage.save(): a blob key is new by construction (O_EXCL checks it), so save()'s
+        # free-name search, file lock and chmod only cost (~0.1 ms of a 4 KiB upload).
+        path = self.storage.path(key)
+        try:
+            fd = self._create(path)
+        except FileNotFoundError:
+            self._make_directories(os.path.dirname(path))
+            fd = self._create(path)
+        with os.fdopen(fd, "wb") as handle:
+            while data := reader.read(UPLOAD_CHUNK):
+                handle.write(data)
+            if settings.OBJSTORE_FSYNC:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if settings.OBJSTORE_FSYNC:  # and the directory entry that names it
+            directory = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def _make_directories(self, directory: str) -> None:
+        # Each missing level with the storage's mode (os.makedirs gives it to the last only).
+        mode = self.storage.directory_permissions_mode or 0o777
+        missing = []
+        while not os.path.isdir(directory):
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        for level in reversed(missing):
+            try:
+                os.mkdir(level, mode)
+            except FileExistsError:  # another upload made it meanwhile
+                pass
+
+    def _create(self, path: str) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        return os.open(path, flags, self.storage.file_permissions_mode or 0o666)
 
     def open(self, key: str, start: int = 0) -> IO[bytes]:
         handle = open(self.storage.path(key), "rb")  # a real file: gunicorn can sendfile it

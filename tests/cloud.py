@@ -106,7 +106,12 @@ def storage_settings(kind: str, emulator: Emulator | None, blob_dir: Path) -> di
     if kind == "file":
         return {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(blob_dir)},
+            # As objstore_site/settings.py configures it.
+            "OPTIONS": {
+                "location": str(blob_dir),
+                "directory_permissions_mode": 0o700,
+                "file_permissions_mode": 0o600,
+            },
         }
     assert emulator is not None
     if kind == "gcs":

@@ -1,6 +1,8 @@
 """The service layer: uploads, atomic replace, deletes, folders, buckets and the blob keys."""
 
 import io
+import os
+import stat
 
 import pytest
 from django.db import IntegrityError
@@ -10,7 +12,7 @@ from objects import services
 from objects.backends import CLOUD_CHUNK
 from objects.models import Object
 
-from .conftest import put, read, stored_blobs
+from .conftest import TEST_STORAGE, put, read, stored_blobs
 
 # Old blobs are deleted after commit: run each test in real transactions so those hooks fire.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -271,3 +273,47 @@ def test_bulk_create_makes_whole_objects_and_refuses_existing_names(bucket, blob
         services.objects_bulk_create(bucket=bucket, items=[("new", b"x"), ("bulk/001.txt", b"y")])
     assert not Object.objects.filter(name="new").exists()
     assert len(stored_blobs(blob_dir)) == 25  # the failed batch left no blobs
+
+
+local_disk_only = pytest.mark.skipif(
+    TEST_STORAGE != "file", reason="file modes and fsync are the local disk's"
+)
+
+
+@local_disk_only
+def test_local_blobs_are_private_files_in_private_directories(bucket, blob_dir):
+    obj = put(bucket, "secret.txt", b"s3cr3t")
+    path = blob_dir / obj.blob_key
+    assert path.read_bytes() == b"s3cr3t"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+
+
+@local_disk_only
+def test_with_objstore_fsync_the_blob_and_its_directory_reach_the_disk(
+    bucket, blob_dir, settings, monkeypatch
+):
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    settings.OBJSTORE_FSYNC = False
+    put(bucket, "fast.txt", b"1")
+    assert synced == []
+    settings.OBJSTORE_FSYNC = True
+    obj = put(bucket, "durable.txt", b"2")
+    path = blob_dir / obj.blob_key
+    assert synced == [path.stat().st_ino, path.parent.stat().st_ino]
+
+
+@local_disk_only
+def test_a_blob_key_that_exists_is_never_overwritten(bucket, blob_dir):
+    obj = put(bucket, "first.txt", b"first")
+    with pytest.raises(FileExistsError):
+        services.blobs().write(obj.blob_key, io.BytesIO(b"second"))
+    assert (blob_dir / obj.blob_key).read_bytes() == b"first"

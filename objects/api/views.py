@@ -43,6 +43,7 @@ from .resources import base_url, bucket_resource, etag, object_resource
 _JSON = r"(?:/storage/v1)?"
 _SEGMENT = r"[^/]+"
 _MAX_JSON_BODY = 1024 * 1024
+_SMALL_DOWNLOAD = 64 * 1024
 _DRAIN_LIMIT = 64 * 1024 * 1024
 
 
@@ -420,6 +421,17 @@ def _download(call: Call, obj: Object) -> HttpResponse:
         status, length = 206, end - start + 1
         headers["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
     handle = services.object_open(obj, start)
+    if length <= _SMALL_DOWNLOAD:
+        # One read and a plain body: for a few KiB, a file response's machinery (and sendfile)
+        # costs more than the bytes.
+        try:
+            data = handle.read(length)
+        finally:
+            handle.close()
+        response = HttpResponse(data, status=status, content_type=obj.content_type)
+        for name, value in headers.items():
+            response[name] = value
+        return response
     body = _RangeFile(handle, length) if status == 206 else handle
     response = FileResponse(body, status=status, content_type=obj.content_type)
     response.block_size = services.CHUNK_SIZE  # when not sent with sendfile

@@ -197,6 +197,23 @@ def test_ranged_and_suffix_downloads_and_an_unsatisfiable_range(api, bucket):
     assert_error(api.get(media, params={"alt": "media"}, headers={"Range": "bytes=20-30"}), 416)
 
 
+@pytest.mark.parametrize("size", [10, 64 * 1024, 64 * 1024 + 1, 300 * 1024])
+def test_small_and_large_downloads_send_the_same_bytes_and_headers(api, bucket, size):
+    # Up to 64 KiB a download is one plain body; above, a streamed (or sendfile'd) file.
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    obj = put(bucket, "d.bin", data)
+    media = url(api, f"/download/storage/v1/b/{bucket.bucket_id}/o/d.bin")
+    whole = api.get(media, params={"alt": "media"})
+    assert whole.status_code == 200 and whole.content == data
+    assert whole.headers["Content-Length"] == str(size)
+    assert whole.headers["X-Goog-Hash"] == f"crc32c={obj.crc32c},md5={obj.md5_hash}"
+    assert whole.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    part = api.get(media, params={"alt": "media"}, headers={"Range": f"bytes=3-{size - 2}"})
+    assert part.status_code == 206 and part.content == data[3 : size - 1]
+    assert part.headers["Content-Length"] == str(size - 4)
+    assert part.headers["Content-Range"] == f"bytes 3-{size - 2}/{size}"
+
+
 def test_gzip_objects_are_served_raw_or_decoded(api, bucket):
     import gzip
 
