@@ -69,7 +69,10 @@ def _sample(pid: int, commands: Connection) -> None:
             command = commands.recv()
             if command == "stop":
                 return
-            current = tree_rss_kib(pid)
+            try:
+                current = tree_rss_kib(pid)
+            except OSError:  # a process of the tree ended while it was being read
+                current = peak
             peak = current if command == "reset" else max(peak, current)
             commands.send(peak)
         else:
@@ -91,6 +94,7 @@ class RssSampler:
             target=_sample, args=(pid, theirs), daemon=True
         )
         self._process.start()
+        theirs.close()  # so that a sampler that died shows as EOF here, not as a hang
 
     def _ask(self, command: str) -> int:
         self._commands.send(command)
@@ -291,7 +295,10 @@ class BareServer:
         with connection:
             head = b""
             while b"\r\n\r\n" not in head:
-                head += connection.recv(65536)
+                received = connection.recv(65536)
+                if not received:
+                    return
+                head += received
             head, _, body = head.partition(b"\r\n\r\n")
             if head.startswith(b"GET "):
                 size = self.served.stat().st_size

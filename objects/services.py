@@ -141,10 +141,11 @@ class _BackgroundMd5:
 
     MD5 is the costliest step of an upload (about a third of a 256 MiB upload's time, by
     py-spy); hashlib releases the GIL while it hashes, so a second thread overlaps it with
-    reading the socket and writing the blob. At most ``_QUEUED`` chunks wait in memory.
+    reading the socket and writing the blob. At most ``_QUEUED`` chunk waits in memory (with
+    the one being hashed and the one being read, three UPLOAD_CHUNKs per upload at most).
     """
 
-    _QUEUED = 4
+    _QUEUED = 1
 
     def __init__(self) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -226,6 +227,8 @@ def write_blob(bucket: Bucket, source: Readable) -> tuple[str, HashingReader]:
     reader = HashingReader(source, settings.OBJSTORE_MAX_OBJECT_SIZE)
     try:
         blobs().write(key, reader)
+    except FileExistsError:
+        raise  # the key holds someone else's bytes: leave them be
     except BaseException:
         delete_blobs([key])
         raise

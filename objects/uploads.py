@@ -18,6 +18,7 @@ before the finish commits.
 import base64
 import fcntl
 import hashlib
+import io
 import os
 import secrets
 import threading
@@ -100,9 +101,8 @@ def session_start(
     # Fail early, as GCS does; the same preconditions are checked again when the upload ends.
     preconditions.check(Object.objects.filter(bucket=bucket, name=name).first())
     key = services.new_blob_key(bucket)
-    if (path := blobs().local_path(key)) is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
+    if blobs().local_path(key) is not None:  # chunks are appended to it in place
+        blobs().write(key, io.BytesIO())
     return UploadSession.objects.create(
         upload_id=secrets.token_urlsafe(32),
         bucket=bucket,

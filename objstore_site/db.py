@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
+from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
 J = TypeVar("J", bound=Model)
@@ -110,6 +111,8 @@ def get_row(model: type[M], /, *, for_update: bool = False, **columns: Any) -> M
     ``for_update`` locks the row until the transaction ends, as ``select_for_update()`` does.
     """
     connection = connections[DEFAULT_DB_ALIAS]
+    if for_update and connection.get_autocommit():
+        raise TransactionManagementError("get_row(for_update=True) needs a transaction.")
     plan = _plan(model, connection)
     key = f"{for_update}:{','.join(columns)}"
     tail = plan.statements.get(key)

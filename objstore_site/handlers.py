@@ -12,9 +12,7 @@ redirects and HSTS, ``nosniff``, X-Frame-Options.
 import re
 
 from django.conf import settings
-from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
-from django.utils.module_loading import import_string
 
 # The API's path prefixes (GCS_API.md §3), as objstore_site.urls routes them.
 API_PATH = re.compile(r"/(?:storage/v1/|upload/storage/v1/|download/storage/v1/)?b(?:/|$)")
@@ -33,25 +31,19 @@ SKIPPED_FOR_API = frozenset(
 
 
 class ApiHandler(WSGIHandler):
-    """Django's WSGI handler with the API's middleware chain (synchronous middleware only)."""
+    """Django's WSGI handler, with the API's middleware chain."""
 
     def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        handler = convert_exception_to_response(self._get_response_for_host)
-        for path in reversed(settings.MIDDLEWARE):
-            if path in SKIPPED_FOR_API:
-                continue
-            middleware = import_string(path)(handler)
-            if hasattr(middleware, "process_view"):
-                self._view_middleware.insert(0, middleware.process_view)
-            if hasattr(middleware, "process_template_response"):
-                self._template_response_middleware.append(middleware.process_template_response)
-            if hasattr(middleware, "process_exception"):
-                self._exception_middleware.append(middleware.process_exception)
-            handler = convert_exception_to_response(middleware)
-        self._middleware_chain = handler
+        # Django builds the chain from settings.MIDDLEWARE (with everything it does on the way:
+        # MiddlewareNotUsed, sync/async adaptation, the process_* hooks); let it build this one
+        # from the API's list. This runs once, when the worker loads the application, before
+        # any request.
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = [path for path in full if path not in SKIPPED_FOR_API]
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = full
 
     def get_response(self, request):
         response = super().get_response(request)
@@ -61,11 +53,11 @@ class ApiHandler(WSGIHandler):
             response.headers["Content-Length"] = str(len(response.content))
         return response
 
-    def _get_response_for_host(self, request):
+    def _get_response(self, request):
         # CommonMiddleware validates the Host header of every request; so does this, so that a
         # host outside ALLOWED_HOSTS gets a 400 whatever the call (DisallowedHost becomes one).
         request.get_host()
-        return self._get_response(request)
+        return super()._get_response(request)
 
 
 class Application:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -48,11 +49,16 @@ def test_get_row_misses_and_names_are_only_parameters(bucket, charlie):
     assert get_row(Bucket, bucket_id=bucket.bucket_id, owner_id=charlie.pk) is None
 
 
-def test_get_row_for_update_inside_a_transaction(bucket):
+def test_get_row_for_update_locks_the_row_inside_a_transaction_only(bucket):
     put(bucket, "locked", b"1")
-    with transaction.atomic():
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         row = get_row(Object, bucket_id=bucket.pk, name="locked", for_update=True)
         assert row is not None and row.name == "locked"
+    select = next(q["sql"] for q in queries if q["sql"].startswith("SELECT"))
+    # PostgreSQL locks the row; SQLite has no FOR UPDATE (its write transaction locks it all).
+    assert select.endswith("FOR UPDATE") == (connection.vendor != "sqlite")
+    with pytest.raises(TransactionManagementError):
+        get_row(Object, bucket_id=bucket.pk, name="locked", for_update=True)
 
 
 def test_token_lookup_needs_an_active_owner(alice):
@@ -126,6 +132,24 @@ def test_a_write_transaction_holds_the_queue_until_it_ends(bucket):
     assert not connection._holds_writer_lock
     assert queue.acquire(timeout=0.1)
     queue.release()
+
+
+@sqlite_only
+def test_the_writer_queue_outlives_savepoints_and_is_freed_by_a_close(bucket):
+    with transaction.atomic():
+        queue = connection.writer_queue
+        with pytest.raises(RuntimeError), transaction.atomic():  # a savepoint, rolled back
+            put(bucket, "inner", b"1")
+            raise RuntimeError
+        assert connection._holds_writer_lock  # the outer transaction still writes
+        assert not queue.acquire(timeout=0.05)
+        connection.close()  # e.g. a worker shutting down mid-transaction
+        assert not connection._holds_writer_lock
+        assert queue.acquire(timeout=0.1)
+        queue.release()
+    connection.close()
+    put(bucket, "after", b"2")
+    assert list(Object.objects.values_list("name", flat=True)) == ["after"]
 
 
 @sqlite_only

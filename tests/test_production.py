@@ -312,3 +312,28 @@ def test_responses_say_how_long_the_server_took(alice_client, bucket):
 
     response = alice_client.get(reverse("bucket_settings", args=[bucket.bucket_id]))
     assert re.fullmatch(r"app;dur=\d+\.\d", response["Server-Timing"])
+
+
+def test_api_paths_get_the_https_redirect_and_hsts_too(db, settings):
+    from objstore_site.handlers import Application
+
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    application = Application()  # built after the change: the middleware reads it at start
+
+    def call(path: str, scheme: str) -> tuple[str, dict[str, str]]:
+        environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "HTTP_HOST": "localhost"}
+        setup_testing_defaults(environ)
+        environ["wsgi.url_scheme"] = scheme
+        answer: list = []
+        body = application(environ, lambda status, headers: answer.extend([status, headers]))
+        body.close()
+        return answer[0], dict(answer[1])
+
+    for path in ("/storage/v1/b", "/download/storage/v1/b/x/o/y", "/accounts/login/"):
+        status, headers = call(path, "http")
+        assert status.startswith("301") and headers["Location"] == f"https://localhost{path}"
+    status, headers = call("/storage/v1/b", "https")
+    assert status.startswith("401")  # no token: the API answered
+    assert headers["Strict-Transport-Security"] == "max-age=3600"
+    assert headers["X-Content-Type-Options"] == "nosniff"

@@ -308,12 +308,29 @@ def test_with_objstore_fsync_the_blob_and_its_directory_reach_the_disk(
     settings.OBJSTORE_FSYNC = True
     obj = put(bucket, "durable.txt", b"2")
     path = blob_dir / obj.blob_key
-    assert synced == [path.stat().st_ino, path.parent.stat().st_ino]
+    # The file, then its directory; a fan-out directory the upload had to create was synced
+    # in its parent (the bucket's directory) first.
+    assert synced[-2:] == [path.stat().st_ino, path.parent.stat().st_ino]
+    assert set(synced[:-2]) <= {path.parent.parent.stat().st_ino}
+
+    synced.clear()
+    obj = put(bucket_create(owner=bucket.owner, name="fresh"), "new-bucket.txt", b"3")
+    path = blob_dir / obj.blob_key
+    assert synced == [
+        blob_dir.stat().st_ino,  # names the new bucket directory
+        path.parent.parent.stat().st_ino,  # names the new fan-out directory
+        path.stat().st_ino,
+        path.parent.stat().st_ino,
+    ]
 
 
 @local_disk_only
-def test_a_blob_key_that_exists_is_never_overwritten(bucket, blob_dir):
-    obj = put(bucket, "first.txt", b"first")
+def test_a_blob_key_that_exists_is_never_overwritten_or_deleted(bucket, blob_dir, monkeypatch):
+    first = put(bucket, "first.txt", b"first")
+    # Keys are 128 random bits; force the collision that never happens by chance.
+    monkeypatch.setattr(services, "new_blob_key", lambda bucket: first.blob_key)
     with pytest.raises(FileExistsError):
-        services.blobs().write(obj.blob_key, io.BytesIO(b"second"))
-    assert (blob_dir / obj.blob_key).read_bytes() == b"first"
+        put(bucket, "second.txt", b"second")
+    assert read(services.object_get(bucket=bucket, name="first.txt")) == b"first"
+    assert not Object.objects.filter(name="second.txt").exists()
+    assert stored_blobs(blob_dir) == [first.blob_key]

@@ -7,11 +7,14 @@ upload ~450 ms with 8 writers, most of it asleep in usleep). Here a write transa
 a lock of our own: a thread lock inside the process, which wakes the next waiter the moment it
 is released, then an flock on a file beside the database between processes (one waiter per
 process polls it every 0.5-4 ms). Only then does it run ``BEGIN IMMEDIATE``, which now finds
-the database free. The wait is bounded by the database's ``timeout`` option, after which the
-transaction fails with "database is locked", as SQLite itself would.
+the database free. The wait in the queue is bounded by the database's ``timeout`` option, after
+which the transaction fails with "database is locked", as SQLite itself would.
 
-Writes outside a transaction (autocommit) skip the queue and fall back to SQLite's own busy
-handler; objstore's writes of any weight run in transactions.
+Writes outside a transaction (autocommit, such as a token's last-used time) skip the queue;
+when one holds the database, ``BEGIN IMMEDIATE`` waits for it in SQLite's busy handler, for up
+to ``timeout`` again. objstore's writes of any weight run in transactions. Within a process the
+queue is first come, first served; between processes a waiter may lose a few rounds to a busy
+neighbour, which costs it latency, never its turn for good.
 """
 
 import fcntl
@@ -63,8 +66,10 @@ class WriterQueue:
                 delay = min(delay * 2, _POLL_MAX)
 
     def release(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._threads.release()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -76,7 +81,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         connection = super().get_new_connection(conn_params)
         database = str(conn_params["database"])
         if not (self.is_in_memory_db() or database.startswith("file:")):
-            self.writer_queue = WriterQueue.for_database(database)
+            try:
+                self.writer_queue = WriterQueue.for_database(database)
+            except BaseException:
+                connection.close()
+                raise
             self._writer_timeout = float(conn_params.get("timeout", 5.0))
         return connection
 
