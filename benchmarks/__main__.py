@@ -110,9 +110,9 @@ def large_object(system: System, source: Path, work: Path) -> dict[str, float]:
     return results
 
 
-def curl_ceiling(source: Path) -> dict[str, float]:
-    """curl against a server that does nothing but move bytes (BareServer): the most any
-    server can show through curl on this machine."""
+def curl_bare(source: Path) -> dict[str, float]:
+    """curl against a server that does nothing but move bytes (BareServer): what the curl
+    figures look like when the server does no work at all."""
     size_mib = source.stat().st_size / MiB
     bare = BareServer(source)
     try:
@@ -429,7 +429,7 @@ def main() -> None:
             System("fake-gcs-server", peer.url, peer.bucket, None, RssSampler(peer.process.pid)),
         ]
         runs: dict[str, list[dict[str, float]]] = {s.label: [] for s in systems}
-        ceilings: list[dict[str, float]] = []
+        bare_runs: list[dict[str, float]] = []
         try:
             for system in systems:
                 print(f"loading 20,000 names into {system.label}", flush=True)
@@ -442,9 +442,9 @@ def main() -> None:
                     figures.update(small_objects(system))
                     figures.update(listing(system))
                     runs[system.label].append(figures)
-                ceilings.append(curl_ceiling(large))
+                bare_runs.append(curl_bare(large))
             results = {label: median_of(r) for label, r in runs.items()}
-            ceiling = median_of(ceilings)
+            bare = median_of(bare_runs)
             for system in systems:
                 print(f"1 GiB transfer: {system.label}", flush=True)
                 results[system.label].update(gigabyte(system, giga, work))
@@ -478,9 +478,9 @@ def main() -> None:
         "Memory is the resident set of the whole server (every process), sampled every 20 ms "
         "by a process of its own.\n\n"
         f"{report}\n\n"
-        "The ceiling of the curl figures here: against a bare server that only moves bytes "
-        "(benchmarks/servers.py, BareServer: sendfile() out, recv_into() one buffer in), curl "
-        f"uploads {ceiling['upload']:,.0f} MiB/s and downloads {ceiling['download']:,.0f} MiB/s "
+        "For scale, curl against a bare server that only moves bytes (benchmarks/servers.py, "
+        "BareServer: sendfile() out, recv_into() one buffer in): it uploads "
+        f"{bare['upload']:,.0f} MiB/s and downloads {bare['download']:,.0f} MiB/s "
         "(median of the runs).\n\n"
         f"{analysis.read_text() if analysis.exists() else ''}"
     )

@@ -274,8 +274,8 @@ def md5_file(path: Path) -> str:
 class BareServer:
     """The fastest server curl can meet here: answers every request on its own thread, either
     by sendfile() of one file (GET) or by reading a body of Content-Length bytes into one
-    reused buffer and dropping it (anything else). What curl reaches against it is the
-    ceiling of the raw-client figures on this machine, whatever the server."""
+    reused buffer and dropping it (anything else). What curl reaches against it shows what
+    the raw-client figures look like when the server does no work."""
 
     def __init__(self, served: Path) -> None:
         self.served = served
