@@ -86,3 +86,17 @@ class UploadSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.received} bytes)"
+
+
+class RetiredBlob(models.Model):
+    """A blob that no object refers to any more, kept until ``due`` because something may still
+    read it: a download in progress on a cloud backend (which reads a blob in ranges, so its
+    deletion would break the download midway), or a backup that copies the blobs of a database
+    snapshot taken before the blob was replaced. ``objects.blobs_gc.sweep_retired`` deletes it
+    after ``due``, unless a row refers to it again."""
+
+    blob_key = models.CharField(max_length=255)
+    due = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.blob_key

@@ -12,10 +12,12 @@ no reader ever sees a half-written object.
 """
 
 import base64
+import errno
 import hashlib
 import io
 import logging
 import mimetypes
+import os
 import queue
 import secrets
 import threading
@@ -35,6 +37,7 @@ from buckets.models import Bucket
 from buckets.services import merge_map
 from objstore_site.db import delete_row, get_row, insert_row
 
+from . import retirement
 from .backends import UPLOAD_CHUNK, blobs
 from .listing import ListPage, objects_list
 from .models import Object
@@ -47,8 +50,10 @@ __all__ = [
     "commit_blob",
     "object_compose",
     "object_copy",
+    "InsufficientStorage",
     "InvalidObjectName",
     "ListPage",
+    "BlobMissing",
     "ObjectNotFound",
     "ObjectTooLarge",
     "PreconditionFailed",
@@ -61,6 +66,7 @@ __all__ = [
     "object_delete",
     "object_get",
     "object_open",
+    "object_read",
     "object_patch",
     "object_upload",
     "objects_count_under",
@@ -88,6 +94,53 @@ class ObjectTooLarge(Exception):
 
 class UploadInterrupted(Exception):
     """The client's bytes stopped coming (it disconnected, or its body broke off)."""
+
+
+DISK_FULL = (
+    "The server is out of storage space: uploads are refused until space is freed "
+    "(deleting objects still works)."
+)
+
+
+class InsufficientStorage(Exception):
+    def __init__(self, message: str = DISK_FULL) -> None:
+        super().__init__(message)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC from a write, or SQLite's "database or disk is full"."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "disk is full" in str(exc) or "No space left" in str(exc)
+
+
+def _watched_directories() -> list[str]:
+    """The filesystems a write fills: the blobs' (on local disk) and SQLite's."""
+    found = []
+    path = blobs().local_path("")
+    if path is not None:
+        found.append(str(path))
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        found.append(str(settings.DATA_DIR))
+    return found
+
+
+def check_free_space(incoming: int = 0) -> None:
+    """Refuse a write that would leave less than OBJSTORE_MIN_FREE_BYTES free, so that deletes
+    (which SQLite needs a little room for) always work and the service recovers by itself once
+    space is freed. A statvfs per filesystem: ~2 us."""
+    reserve = settings.OBJSTORE_MIN_FREE_BYTES
+    if reserve <= 0:
+        return
+    for directory in _watched_directories():
+        try:
+            stat = os.statvfs(directory)
+        except FileNotFoundError:
+            continue
+        if stat.f_bavail * stat.f_frsize - incoming < reserve:
+            raise InsufficientStorage
 
 
 class PreconditionFailed(Exception):
@@ -221,14 +274,22 @@ class HashingReader(File):
         pass
 
 
-def write_blob(bucket: Bucket, source: Readable) -> tuple[str, HashingReader]:
+def write_blob(
+    bucket: Bucket, source: Readable, declared_size: int = 0
+) -> tuple[str, HashingReader]:
     """Stream ``source`` to a new blob. On any failure the partial blob is removed."""
+    check_free_space(declared_size)
     key = new_blob_key(bucket)
     reader = HashingReader(source, settings.OBJSTORE_MAX_OBJECT_SIZE)
     try:
         blobs().write(key, reader)
     except FileExistsError:
         raise  # the key holds someone else's bytes: leave them be
+    except OSError as exc:
+        delete_blobs([key])
+        if is_disk_full(exc):
+            raise InsufficientStorage from exc
+        raise
     except BaseException:
         delete_blobs([key])
         raise
@@ -238,17 +299,23 @@ def write_blob(bucket: Bucket, source: Readable) -> tuple[str, HashingReader]:
 
 
 def delete_blobs(keys: Iterable[str]) -> None:
-    store = blobs()
-    for key in keys:
-        try:
-            store.delete(key)
-        except Exception:  # an orphan blob is harmless; objstore_gc removes it later
-            logger.warning("could not delete blob %s", key, exc_info=True)
+    """Delete blobs that no row has ever referred to (a write that failed before its commit)."""
+    retirement.delete_now(keys)
 
 
 def delete_blobs_after_commit(keys: list[str]) -> None:
-    if keys:
-        transaction.on_commit(lambda: delete_blobs(keys))
+    """Blobs the current transaction stops referring to: deleted (or retired) once it commits."""
+    retirement.release_after_commit(keys)
+
+
+def delete_unreferenced_blobs_after_commit(keys: list[str]) -> None:
+    """As delete_blobs_after_commit, but only the keys that no row refers to (checked now)."""
+    retirement.release_unreferenced_after_commit(keys)
+
+
+def delete_unreferenced_blobs(keys: list[str]) -> None:
+    with transaction.atomic():
+        delete_unreferenced_blobs_after_commit(keys)
 
 
 def _next_generation(current: Object | None) -> int:
@@ -302,15 +369,17 @@ def object_upload(
     attributes: ObjectAttributes | None = None,
     preconditions: Preconditions = Preconditions(),
     expected: ExpectedChecksums = ExpectedChecksums(),
+    size_hint: int = 0,
 ) -> Object:
     """Store ``stream`` as ``name``, replacing any object of that name atomically.
 
     Nothing is stored when the name is invalid, the stream is too large or breaks off, the
-    checksums the client sent do not match, or a precondition fails.
+    checksums the client sent do not match, a precondition fails, or the disk is nearly full
+    (``size_hint``: the bytes announced, to refuse at once what cannot fit).
     """
     validate_object_name(name)
     attributes = attributes or ObjectAttributes(content_type=content_type)
-    key, reader = write_blob(bucket, stream)
+    key, reader = write_blob(bucket, stream, size_hint)
     try:
         md5_hash, crc32c = _b64(reader.md5.digest()), _b64(reader.crc32c.digest())
         expected.verify(md5_hash=md5_hash, crc32c=crc32c)
@@ -383,7 +452,9 @@ def commit_blob(
                     insert_row(obj)
                 else:
                     obj.save()
-                delete_blobs_after_commit([old_key] if old_key else [])
+                # The same key when a retried finish of a resumable upload commits its own blob
+                # again: that blob is the object's, whatever the old row said.
+                delete_blobs_after_commit([old_key] if old_key and old_key != key else [])
                 return obj
         except IntegrityError:
             # Another writer created the same name between our read and insert; read again.
@@ -401,13 +472,45 @@ def object_get(*, bucket: Bucket, name: str, generation: int | None = None) -> O
     return obj
 
 
+class BlobMissing(Exception):
+    """The object row's blob is gone: the object was replaced or deleted after the row was read
+    (read the row again), or, if it persists, its bytes were lost (``objstore_check``)."""
+
+    def __init__(self, obj: Object) -> None:
+        super().__init__(f"The bytes of {obj.bucket.bucket_id}/{obj.name} are missing.")
+        self.obj = obj
+
+
+# How often a reader reads the row again when a writer replaced the object under it.
+READ_ATTEMPTS = 5
+
+
 def object_open(obj: Object, start: int = 0) -> IO[bytes]:
     """Open the object's bytes for streaming, from byte ``start``. The caller closes it.
 
     On local disk this is a real file (so gunicorn can sendfile it); on GCS and S3 a reader
-    that fetches bounded ranges.
+    that fetches bounded ranges. Raises BlobMissing when a writer replaced or deleted the
+    object since its row was read: callers read the row again (see object_read).
     """
-    return blobs().open(obj.blob_key, start)
+    try:
+        return blobs().open(obj.blob_key, start)
+    except FileNotFoundError:
+        raise BlobMissing(obj) from None
+
+
+def object_read(
+    *, bucket: Bucket, name: str, generation: int | None = None
+) -> tuple[Object, IO[bytes]]:
+    """The current object and its bytes, opened: the old version or the new one when a writer
+    replaces it meanwhile, never an error (on local disk an open file outlives its deletion)."""
+    for attempt in range(READ_ATTEMPTS):
+        obj = object_get(bucket=bucket, name=name, generation=generation)
+        try:
+            return obj, object_open(obj)
+        except BlobMissing:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 PATCHABLE_FIELDS = frozenset({"content_type", "content_encoding", "cache_control", "metadata"})
@@ -583,6 +686,35 @@ def object_copy(
     preconditions: Preconditions = Preconditions(),
 ) -> Object:
     """Copy an object's bytes (streamed) and, unless ``attributes`` says otherwise, its metadata."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return _copy_once(
+                source_bucket=source_bucket,
+                source_name=source_name,
+                bucket=bucket,
+                name=name,
+                attributes=attributes,
+                source_generation=source_generation,
+                source_preconditions=source_preconditions,
+                preconditions=preconditions,
+            )
+        except BlobMissing:  # the source was replaced while we read it: copy the new version
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _copy_once(
+    *,
+    source_bucket: Bucket,
+    source_name: str,
+    bucket: Bucket,
+    name: str,
+    attributes: ObjectAttributes | None,
+    source_generation: int | None,
+    source_preconditions: Preconditions,
+    preconditions: Preconditions,
+) -> Object:
     source = object_get(bucket=source_bucket, name=source_name, generation=source_generation)
     source_preconditions.check(source)
     if attributes is None:
@@ -627,6 +759,29 @@ def object_compose(
     CRC32C and a component count but no MD5."""
     if not 1 <= len(sources) <= MAX_COMPOSE_SOURCES:
         raise ValueError(f"compose takes 1 to {MAX_COMPOSE_SOURCES} source objects")
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return _compose_once(
+                bucket=bucket,
+                sources=sources,
+                name=name,
+                attributes=attributes,
+                preconditions=preconditions,
+            )
+        except BlobMissing:  # a source was replaced while we read it: start again
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _compose_once(
+    *,
+    bucket: Bucket,
+    sources: list[ComposeSource],
+    name: str,
+    attributes: ObjectAttributes,
+    preconditions: Preconditions,
+) -> Object:
     objects = []
     for source in sources:
         obj = object_get(bucket=bucket, name=source.name, generation=source.generation)

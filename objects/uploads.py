@@ -19,14 +19,14 @@ import base64
 import fcntl
 import hashlib
 import io
+import logging
 import os
 import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import asdict
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import google_crc32c
 from django.conf import settings
@@ -40,6 +40,8 @@ from .backends import blobs
 from .models import Object, UploadSession
 from .names import validate_object_name
 from .services import ExpectedChecksums, ObjectAttributes, Preconditions, Readable
+
+logger = logging.getLogger(__name__)
 
 
 class SessionNotFound(Exception):
@@ -98,6 +100,7 @@ def session_start(
     validate_object_name(name)
     if expected_size is not None and expected_size > settings.OBJSTORE_MAX_OBJECT_SIZE:
         raise services.ObjectTooLarge(settings.OBJSTORE_MAX_OBJECT_SIZE)
+    services.check_free_space(expected_size or 0)
     # Fail early, as GCS does; the same preconditions are checked again when the upload ends.
     preconditions.check(Object.objects.filter(bucket=bucket, name=name).first())
     key = services.new_blob_key(bucket)
@@ -140,7 +143,7 @@ class _ChunkReader:
 
     def __init__(self, session: UploadSession, offset: int, stream: Readable, length: int | None):
         self._stream = stream
-        self._remaining = length
+        self._length = self._remaining = length
         self._skip = session.received - offset
         self._limit = min(
             settings.OBJSTORE_MAX_OBJECT_SIZE,
@@ -154,6 +157,19 @@ class _ChunkReader:
 
     def tell(self) -> int:
         return self.position - self._start  # bytes handed on by this request
+
+    def check_end(self) -> None:
+        """A body longer than its Content-Range is refused, as GCS does."""
+        if self._length is not None and self._remaining == 0:
+            try:
+                extra = self._stream.read(1)
+            except OSError as exc:
+                raise services.UploadInterrupted(str(exc) or type(exc).__name__) from exc
+            if extra:
+                raise SizeMismatch(
+                    f"The request body is longer than the {self._length} bytes its "
+                    "Content-Range declares."
+                )
 
     def readable(self) -> bool:
         return True
@@ -199,64 +215,115 @@ def _advance(session: UploadSession, chunk: _ChunkReader, parts: list[str]) -> N
     moved = UploadSession.objects.filter(pk=session.pk, received=session.received).update(
         received=chunk.position, crc32c_state=chunk.crc, parts=parts
     )
-    if not moved:  # a concurrent request on the same session got there first
-        now = UploadSession.objects.filter(pk=session.pk).values_list("received", flat=True)
-        raise OffsetMismatch(now.first() or 0, session.received)
+    if not moved:  # a concurrent request on the same session got there first, or cancelled it
+        now = UploadSession.objects.filter(pk=session.pk).values_list("received", flat=True).first()
+        if now is None:
+            raise SessionNotFound
+        raise OffsetMismatch(now, session.received)
     session.received, session.crc32c_state, session.parts = chunk.position, chunk.crc, parts
     if chunk.md5 is not None:
         _remember_md5(session.upload_id, chunk.md5, chunk.position)
 
 
 def session_append(
-    *, session: UploadSession, offset: int, stream: Readable, length: int | None
+    *,
+    session: UploadSession,
+    offset: int,
+    stream: Readable,
+    length: int | None,
+    body_longer: bool = False,
 ) -> UploadSession:
-    """Append ``length`` bytes (or all of ``stream`` when None) that start at ``offset``."""
+    """Append ``length`` bytes (or all of ``stream`` when None) that start at ``offset``.
+
+    A body longer than ``length`` is refused, unless ``body_longer`` says the caller keeps only
+    the first ``length`` bytes on purpose (GCS keeps a multiple of 256 KiB of a chunk).
+
+    A session that finished meanwhile (a retried final chunk) is returned as it is: its blob is
+    an object's now and takes no more bytes. A chunk that breaks off leaves the session where
+    it was, its bytes reclaimed.
+    """
     if offset > session.received:
         raise OffsetMismatch(session.received, offset)
     path = blobs().local_path(session.blob_key)
     if path is None:
-        return _append_part(session, offset, stream, length)
-    with open(path, "r+b") as handle:
+        return _append_part(session, offset, stream, length, body_longer)
+    try:
+        handle = open(path, "r+b")
+    except FileNotFoundError:  # cancelled (or finished and since replaced)
+        _refresh(session)
+        raise SessionNotFound from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        session.refresh_from_db(fields=["received", "crc32c_state"])
+        _refresh(session)
+        if session.completed_generation is not None:
+            return session
         if offset > session.received:
             raise OffsetMismatch(session.received, offset)
+        services.check_free_space(length or 0)
         chunk = _ChunkReader(session, offset, stream, length)
         handle.seek(session.received)
-        while data := chunk.read(services.UPLOAD_CHUNK):
-            handle.write(data)
-        handle.flush()
-        _advance(session, chunk, [])
+        try:
+            while data := chunk.read(services.UPLOAD_CHUNK):
+                handle.write(data)
+            if not body_longer:
+                chunk.check_end()
+            handle.flush()
+            _advance(session, chunk, [])
+        except BaseException as exc:
+            # Nothing of a chunk that did not arrive whole is kept (on disk either).
+            handle.truncate(session.received)
+            if isinstance(exc, OSError) and services.is_disk_full(exc):
+                raise services.InsufficientStorage from exc
+            raise
     return session
 
 
+_PROGRESS = ("received", "crc32c_state", "parts", "completed_generation")
+
+
+def _refresh(session: UploadSession) -> None:
+    """Re-read the session's progress; SessionNotFound if it was cancelled meanwhile."""
+    try:
+        session.refresh_from_db(fields=[*_PROGRESS])
+    except UploadSession.DoesNotExist:
+        raise SessionNotFound from None
+
+
 def _append_part(
-    session: UploadSession, offset: int, stream: Readable, length: int | None
+    session: UploadSession, offset: int, stream: Readable, length: int | None, body_longer: bool
 ) -> UploadSession:
+    _refresh(session)
+    if session.completed_generation is not None:
+        return session
+    if offset > session.received:
+        raise OffsetMismatch(session.received, offset)
     chunk = _ChunkReader(session, offset, stream, length)
     part = f"{session.blob_key}.part-{secrets.token_hex(6)}"
     store = blobs()
-    store.write(part, chunk)
-    if chunk.position == session.received:  # nothing new (a resend of what we have)
-        store.delete(part)
-        return session
     try:
+        store.write(part, chunk)
+        if not body_longer:
+            chunk.check_end()
+        if chunk.position == session.received:  # nothing new (a resend of what we have)
+            store.delete(part)
+            return session
         _advance(session, chunk, [*session.parts, part])
-    except OffsetMismatch:
-        store.delete(part)
+    except BaseException:
+        services.delete_blobs([part])
         raise
     return session
 
 
-def _md5_of_local(session: UploadSession, path: Path) -> str:
+def _md5_of_local(session: UploadSession, handle: IO[bytes]) -> str:
     state = _recall_md5(session.upload_id, session.received)
     if state is None:  # another process took earlier chunks, or we restarted: read it back
         state = hashlib.md5(usedforsecurity=False)
-        with open(path, "rb") as handle:
-            remaining = session.received
-            while remaining > 0 and (data := handle.read(min(services.CHUNK_SIZE, remaining))):
-                state.update(data)
-                remaining -= len(data)
+        # From the handle the finish holds: a cancel may unlink the path meanwhile.
+        handle.seek(0)
+        remaining = session.received
+        while remaining > 0 and (data := handle.read(min(services.CHUNK_SIZE, remaining))):
+            state.update(data)
+            remaining -= len(data)
     return base64.b64encode(state.digest()).decode("ascii")
 
 
@@ -295,54 +362,121 @@ def _crc_bytes(session: UploadSession) -> bytes:
 
 def session_finish(
     *, session: UploadSession, expected: ExpectedChecksums = ExpectedChecksums()
-) -> Object:
-    """Make the session's bytes the object. Checks size, checksums and preconditions first."""
+) -> Object | None:
+    """Make the session's bytes the object; checks size, checksums and preconditions first.
+
+    Idempotent and safe to race: a finish, a retried finish and a cancel of one session are
+    serialised on its row, and the second finish returns what the first made (None when that
+    object has since been replaced or deleted). A failed finish ends the session and removes
+    its bytes, but never a blob that an object row refers to.
+    """
+    path = blobs().local_path(session.blob_key)
+    if path is None:
+        _refresh(session)
+        if session.completed_generation is not None:
+            return session_object(session)
+        _check_size(session)
+        key, md5_hash = _join_parts(session)
+        return _commit_session(session, key, md5_hash, expected)
+    try:
+        handle = open(path, "r+b")
+    except FileNotFoundError:
+        _refresh(session)  # cancelled: SessionNotFound
+        if session.completed_generation is not None:
+            return session_object(session)
+        raise
+    with handle:
+        # The lock keeps appends out while the blob is truncated, hashed and committed.
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _refresh(session)
+        if session.completed_generation is not None:
+            return session_object(session)
+        _check_size(session)
+        handle.truncate(session.received)  # drop the tail of a chunk that broke off
+        if settings.OBJSTORE_FSYNC:
+            os.fsync(handle.fileno())
+        md5_hash = _md5_of_local(session, handle)
+        return _commit_session(session, session.blob_key, md5_hash, expected)
+
+
+def _check_size(session: UploadSession) -> None:
     if session.expected_size is not None and session.received != session.expected_size:
         raise SizeMismatch(
             f"The upload was declared as {session.expected_size} bytes; {session.received} arrived."
         )
+
+
+def _commit_session(
+    session: UploadSession, key: str, md5_hash: str, expected: ExpectedChecksums
+) -> Object | None:
     crc32c = base64.b64encode(_crc_bytes(session)).decode("ascii")
-    path = blobs().local_path(session.blob_key)
-    leftovers = list(session.parts)
-    if path is not None:
-        with open(path, "r+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.truncate(session.received)  # drop the tail of a chunk that broke off
-            if settings.OBJSTORE_FSYNC:
-                os.fsync(handle.fileno())
-        key, md5_hash = session.blob_key, _md5_of_local(session, path)
-    else:
-        key, md5_hash = _join_parts(session)
-        leftovers.append(session.blob_key)
     try:
         expected.verify(md5_hash=md5_hash, crc32c=crc32c)
         with transaction.atomic():
-            obj = services.commit_blob(
-                bucket=session.bucket,
-                name=session.name,
-                key=key,
-                size=session.received,
-                md5_hash=md5_hash,
-                crc32c=crc32c,
-                attributes=ObjectAttributes(**session.attributes),
-                preconditions=Preconditions(**session.preconditions),
-            )
-            UploadSession.objects.filter(pk=session.pk).update(
-                completed_generation=obj.generation, parts=[]
-            )
+            locked = _lock(session)
+            if locked is None or locked.completed_generation is not None:
+                done = None
+            else:
+                done = services.commit_blob(
+                    bucket=session.bucket,
+                    name=session.name,
+                    key=key,
+                    size=session.received,
+                    md5_hash=md5_hash,
+                    crc32c=crc32c,
+                    attributes=ObjectAttributes(**session.attributes),
+                    preconditions=Preconditions(**session.preconditions),
+                )
+                UploadSession.objects.filter(pk=session.pk).update(
+                    completed_generation=done.generation, parts=[]
+                )
     except BaseException:
-        # A failed finish ends the session: its bytes go, the object keeps its old version.
-        services.delete_blobs([key, *leftovers])
-        UploadSession.objects.filter(pk=session.pk).delete()
-        _forget_md5(session.upload_id)
+        try:
+            _end_failed(session, key)
+        except Exception:  # the database itself failing, say: the original error matters more
+            logger.warning("could not end the failed upload session %s", session.pk, exc_info=True)
         raise
-    services.delete_blobs([k for k in leftovers if k != key])
+    if done is None:  # another request finished or cancelled it first
+        if key != session.blob_key:
+            services.delete_unreferenced_blobs([key])  # our joined copy, unless it won
+        if locked is None:
+            raise SessionNotFound
+        _refresh(session)
+        return session_object(session)
+    services.delete_blobs([part for part in session.parts if part != key])
+    if key != session.blob_key:
+        services.delete_blobs([session.blob_key])
     _forget_md5(session.upload_id)
-    return obj
+    return done
+
+
+def _lock(session: UploadSession) -> UploadSession | None:
+    """The session's row, locked until the transaction ends (on SQLite every write transaction
+    holds the database's writer lock from its start, which serialises them just the same)."""
+    return UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+
+
+def _end_failed(session: UploadSession, key: str) -> None:
+    """A failed finish ends the session: its bytes go, the object keeps its old version. Unless
+    the session was finished by another request meanwhile: then nothing of it is touched."""
+    with transaction.atomic():
+        locked = _lock(session)
+        if locked is not None and locked.completed_generation is None:
+            locked.delete()
+            services.delete_unreferenced_blobs_after_commit([key, locked.blob_key, *locked.parts])
+        elif key != session.blob_key:
+            services.delete_unreferenced_blobs_after_commit([key])
+    _forget_md5(session.upload_id)
 
 
 def session_cancel(*, session: UploadSession) -> None:
-    if session.completed_generation is None:
-        services.delete_blobs([session.blob_key, *session.parts])
-    UploadSession.objects.filter(pk=session.pk).delete()
+    """End an unfinished session and remove its bytes; a finished one just goes (its object
+    stays). Safe to race with a finish: serialised on the session row."""
+    with transaction.atomic():
+        locked = _lock(session)
+        if locked is None:
+            return
+        locked.delete()
+        if locked.completed_generation is None:
+            services.delete_unreferenced_blobs_after_commit([locked.blob_key, *locked.parts])
     _forget_md5(session.upload_id)

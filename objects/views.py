@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -21,7 +21,6 @@ from buckets.models import Bucket
 
 from . import services
 from .listing import InvalidPageToken
-from .models import Object
 
 
 @dataclass(frozen=True)
@@ -137,10 +136,19 @@ def object_upload(request: HttpRequest, bucket_id: str) -> HttpResponse:
     """Upload one or more files. The pane's script sends one file per request (for progress)
     and asks for JSON; a plain form may send several and gets a redirect with messages."""
     bucket = get_bucket_for_user(request, bucket_id)
-    prefix = _folder_prefix(request.POST.get("prefix", ""))
-    files = request.FILES.getlist("files")
-    paths = request.POST.getlist("paths")
     wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        # Parsing the form reads the whole body; a body that broke off raises here, before
+        # anything is stored.
+        prefix = _folder_prefix(request.POST.get("prefix", ""))
+        files = request.FILES.getlist("files")
+        paths = request.POST.getlist("paths")
+    except UnreadablePostError:
+        return _upload_failed(request, bucket, wants_json, 400, _BROKE_OFF)
+    except OSError as exc:
+        if not services.is_disk_full(exc):
+            raise
+        return _upload_failed(request, bucket, wants_json, 507, services.DISK_FULL)
     if not files:
         error = "Choose at least one file to upload."
         if wants_json:
@@ -168,6 +176,9 @@ def object_upload(request: HttpRequest, bucket_id: str) -> HttpResponse:
         except services.ObjectTooLarge as exc:
             status = 413
             results.append({"name": name, "error": _too_large_message(exc.limit)})
+        except services.InsufficientStorage as exc:
+            status = 507
+            results.append({"name": name, "error": str(exc)})
         else:
             results.append({"name": obj.name, "size": obj.size})
         finally:
@@ -182,6 +193,18 @@ def object_upload(request: HttpRequest, bucket_id: str) -> HttpResponse:
     if stored:
         messages.success(request, f"Uploaded {stored} file{'s' if stored != 1 else ''}.")
     return redirect(browser_url(bucket, prefix))
+
+
+_BROKE_OFF = "The upload broke off before all of it arrived; nothing was stored."
+
+
+def _upload_failed(
+    request: HttpRequest, bucket: Bucket, wants_json: bool, status: int, error: str
+) -> HttpResponse:
+    if wants_json:
+        return JsonResponse({"error": error}, status=status)
+    messages.error(request, error)
+    return redirect(browser_url(bucket))
 
 
 def _uploaded_content_type(declared: str | None, name: str) -> str:
@@ -281,11 +304,11 @@ def object_download(request: HttpRequest, bucket_id: str) -> HttpResponse:
     bucket = get_bucket_for_user(request, bucket_id)
     name = request.GET.get("name", "")
     try:
-        obj: Object = services.object_get(bucket=bucket, name=name)
+        obj, handle = services.object_read(bucket=bucket, name=name)
     except services.ObjectNotFound:
         return HttpResponse("No such object.", status=404, content_type="text/plain")
     response = FileResponse(
-        services.object_open(obj),
+        handle,
         as_attachment=True,
         filename=obj.basename,
         content_type=obj.content_type,

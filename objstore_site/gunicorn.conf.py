@@ -13,7 +13,9 @@ import os
 bind = os.environ.get("OBJSTORE_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count())))
-threads = int(os.environ.get("OBJSTORE_THREADS", "8"))
+# 16 threads: OBJSTORE_MAX_BODY_READERS (by default 12 of them) may be receiving request bodies,
+# the rest always serve everything else (see objstore_site/bodies.py).
+threads = int(os.environ.get("OBJSTORE_THREADS", "16"))
 # With gthread, the timeout only bounds a worker that stops answering its master, not a request.
 timeout = int(os.environ.get("OBJSTORE_WORKER_TIMEOUT", "120"))
 graceful_timeout = 30

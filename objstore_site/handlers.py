@@ -9,10 +9,13 @@ including any middleware a deployment adds, still applies to them: the request l
 redirects and HSTS, ``nosniff``, X-Frame-Options.
 """
 
+import json
 import re
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+
+from . import bodies
 
 # The API's path prefixes (GCS_API.md §3), as objstore_site.urls routes them.
 API_PATH = re.compile(r"/(?:storage/v1/|upload/storage/v1/|download/storage/v1/)?b(?:/|$)")
@@ -47,6 +50,12 @@ class ApiHandler(WSGIHandler):
 
     def get_response(self, request):
         response = super().get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            # Whatever failed before the API view could answer (a Host outside ALLOWED_HOSTS,
+            # a middleware, a crash): clients parse GCS's JSON envelope, never an HTML page.
+            response = _gcs_error(response.status_code, response.reason_phrase)
         # As CommonMiddleware does: with a length, gunicorn sends the body as it is instead of
         # chunk-encoding it, which clients decode in Python, slowly.
         if not response.streaming and not response.has_header("Content-Length"):
@@ -60,14 +69,55 @@ class ApiHandler(WSGIHandler):
         return super()._get_response(request)
 
 
+def _gcs_error(status: int, message: str):
+    from django.http import HttpResponse
+
+    detail = {"message": message, "domain": "global", "reason": _REASONS.get(status, "error")}
+    body = {"error": {"code": status, "message": message, "errors": [detail]}}
+    return HttpResponse(
+        json.dumps(body), status=status, content_type="application/json; charset=UTF-8"
+    )
+
+
+_REASONS = {400: "invalid", 404: "notFound", 413: "uploadTooLarge", 503: "backendError"}
+_BUSY = "The server is receiving too many uploads at once; retry shortly."
+
+
 class Application:
-    """Sends each request to the handler for its path."""
+    """Sends each request to the handler for its path, its body guarded (objstore_site.bodies)."""
 
     def __init__(self) -> None:
         self.site = WSGIHandler()
         self.api = ApiHandler()
 
     def __call__(self, environ, start_response):
-        if API_PATH.match(environ.get("PATH_INFO", "")):
-            return self.api(environ, start_response)
-        return self.site(environ, start_response)
+        is_api = bool(API_PATH.match(environ.get("PATH_INFO", "")))
+        handler = self.api if is_api else self.site
+        if not bodies.has_body(environ):
+            bodies.guard(environ)
+            return handler(environ, start_response)
+        if not bodies.body_readers.try_enter(settings.OBJSTORE_MAX_BODY_READERS):
+            return self._busy(is_api, start_response)
+        try:
+            bodies.guard(environ)
+            return handler(environ, start_response)
+        finally:
+            # The view has read (or given up on) the body by the time it returns its response.
+            bodies.body_readers.leave()
+
+    def _busy(self, is_api: bool, start_response):
+        if is_api:
+            response = _gcs_error(503, _BUSY)
+            payload = response.content
+            content_type = response["Content-Type"]
+        else:
+            payload, content_type = _BUSY.encode(), "text/plain; charset=utf-8"
+        start_response(
+            "503 Service Unavailable",
+            [
+                ("Content-Type", content_type),
+                ("Content-Length", str(len(payload))),
+                ("Retry-After", "1"),
+            ],
+        )
+        return [payload]

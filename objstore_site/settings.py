@@ -250,6 +250,20 @@ OBJSTORE_MAX_OBJECT_SIZE = envint("OBJSTORE_MAX_OBJECT_SIZE", 5 * 1024**3)
 OBJSTORE_RESUMABLE_TTL = envint("OBJSTORE_RESUMABLE_TTL", 7 * 24 * 3600)
 # fsync blobs before they become visible (slower; protects against power loss, not crashes).
 OBJSTORE_FSYNC = envbool("OBJSTORE_FSYNC", False)
+# Request bodies (objstore_site.bodies): how long a read may wait for the client's next bytes,
+# in seconds, and how many requests of one gunicorn worker may receive a body at once (the rest
+# get 503 at once), so that slow or stalled uploads always leave threads for other requests.
+OBJSTORE_BODY_TIMEOUT = envint("OBJSTORE_BODY_TIMEOUT", 30)
+_THREADS = envint("OBJSTORE_THREADS", 16)
+OBJSTORE_MAX_BODY_READERS = envint(
+    "OBJSTORE_MAX_BODY_READERS", max(1, _THREADS - max(2, _THREADS // 4))
+)
+# Free space kept on the data directory's filesystem, in bytes: below it new uploads are refused
+# (507) so that deletes, which the database needs a little room for, always work.
+OBJSTORE_MIN_FREE_BYTES = envint("OBJSTORE_MIN_FREE_BYTES", 256 * 1024**2)
+# Seconds a replaced or deleted object's bytes are kept for downloads still reading them
+# (objects/retirement.py): local disk needs none, cloud backends read blobs in ranges.
+OBJSTORE_DELETE_GRACE = envint("OBJSTORE_DELETE_GRACE", 0 if OBJSTORE_STORAGE == "file" else 3600)
 # Rows per page in the pane's listing.
 OBJSTORE_PAGE_SIZE = envint("OBJSTORE_PAGE_SIZE", 100)
 

@@ -7,15 +7,17 @@ service exceptions to GCS's error envelope.
 """
 
 import json
+import logging
 import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.http import (
     FileResponse,
     HttpRequest,
@@ -28,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from buckets import services as bucket_services
 from buckets.models import ApiToken, Bucket
 from buckets.tokens import token_authenticate, token_authenticate_for_bucket
+from objstore_site.bodies import IncompleteBody
 from objstore_site.db import get_row
 
 from .. import services, uploads
@@ -39,6 +42,8 @@ from . import errors
 from .errors import ApiError
 from .multipart import MultipartError, MultipartRelatedReader
 from .resources import base_url, bucket_resource, etag, object_resource
+
+logger = logging.getLogger(__name__)
 
 _JSON = r"(?:/storage/v1)?"
 _SEGMENT = r"[^/]+"
@@ -286,12 +291,19 @@ def _object_for_read(call: Call, found: Bucket, name: str) -> Object | HttpRespo
 
 def object_get(call: Call, bucket: str, object: str, *, media: bool = False) -> HttpResponse:
     found = call.bucket(bucket)
-    obj = _object_for_read(call, found, object)
-    if isinstance(obj, HttpResponse):
-        return obj
-    if media or call.params.get("alt") == "media":
-        return _download(call, obj)
-    return _json(object_resource(obj, call.request))
+    for attempt in range(services.READ_ATTEMPTS):
+        obj = _object_for_read(call, found, object)
+        if isinstance(obj, HttpResponse):
+            return obj
+        if not (media or call.params.get("alt") == "media"):
+            return _json(object_resource(obj, call.request))
+        try:
+            return _download(call, obj)
+        except services.BlobMissing:
+            # Replaced or deleted since we read its row: serve what the name holds now.
+            if attempt == services.READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def object_delete(call: Call, bucket: str, object: str) -> HttpResponse:
@@ -495,8 +507,13 @@ def _store(
         attributes=attributes,
         preconditions=_preconditions(call),
         expected=expected,
+        size_hint=_int_or_zero(call.request.META.get("CONTENT_LENGTH")),
     )
     return _json(object_resource(obj, call.request))
+
+
+def _int_or_zero(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
 
 
 def _multipart_upload(call: Call, found: Bucket, content_type: str) -> HttpResponse:
@@ -568,12 +585,44 @@ def _resume_incomplete(received: int) -> HttpResponse:
     return response
 
 
+_QUANTUM = 256 * 1024
+
+
+def _persisted_length(call: Call, session: Any, offset: int, length: int, total: Any) -> int:
+    """How much of a chunk to keep, as GCS decides: all of a final chunk; of any other, a
+    multiple of 256 KiB (the rest is dropped, and the 308's Range tells the client where to
+    resume); a total that contradicts the declared size, or a body that does not match its
+    Content-Range, is refused."""
+    declared = session.expected_size
+    if declared is not None and isinstance(total, int) and total != declared:
+        raise errors.bad_request(
+            f"The Content-Range total ({total}) does not match the size declared when the "
+            f"upload started ({session.expected_size})."
+        )
+    body = call.request.META.get("CONTENT_LENGTH")
+    if body and body.isdigit() and int(body) != length:
+        raise errors.bad_request(
+            f"Invalid request. There were {body} byte(s) in the request body. There should "
+            f"have been {length} byte(s) (starting at offset {offset} and ending at offset "
+            f"{offset + length - 1}) according to the Content-Range header."
+        )
+    if isinstance(total, int) and offset + length == total:
+        return length  # the final chunk
+    kept = length - length % _QUANTUM
+    if kept == 0:
+        raise errors.bad_request(
+            "Invalid request. The number of bytes uploaded is required to be equal or greater "
+            f"than {_QUANTUM}, except for the final request (it's recommended to be the exact "
+            f"multiple of {_QUANTUM}). The received request contained {length} bytes, which "
+            "does not meet this requirement."
+        )
+    return kept
+
+
 def resumable_continue(call: Call, bucket: str) -> HttpResponse:
     found = call.bucket(bucket, write=True)
     try:
         session = uploads.session_get(bucket=found, upload_id=call.params["upload_id"])
-    except uploads.SessionNotFound:
-        raise errors.not_found("No such upload session.") from None
     except uploads.SessionExpired:
         raise errors.ApiError(410, "The upload session has expired.", "gone") from None
     if call.request.method == "DELETE":
@@ -588,6 +637,7 @@ def resumable_continue(call: Call, bucket: str) -> HttpResponse:
 
     header = call.request.headers.get("Content-Range", "").strip()
     stream = call.body_stream()
+    body_longer = False
     if not header:  # the whole object in one request
         offset, length, total = 0, None, "end"
     else:
@@ -605,12 +655,16 @@ def resumable_continue(call: Call, bucket: str) -> HttpResponse:
             length, total = None, "end"
         else:
             length = int(last) - offset + 1
-            if length < 0:
+            if length < 0 or (isinstance(total, int) and int(last) >= total):
                 raise errors.bad_request(f"Invalid Content-Range: {header!r}")
+            kept = _persisted_length(call, session, offset, length, total)
+            body_longer, length = kept < length, kept
     try:
         session = uploads.session_append(
-            session=session, offset=offset, stream=stream, length=length
+            session=session, offset=offset, stream=stream, length=length, body_longer=body_longer
         )
+        if session.completed_generation is not None:  # a retried final chunk: already done
+            return _finish(call, session)
     except uploads.OffsetMismatch as exc:
         raise errors.bad_request(str(exc)) from None
     except uploads.SizeMismatch as exc:
@@ -625,6 +679,8 @@ def _finish(call: Call, session: Any) -> HttpResponse:
         obj = uploads.session_finish(session=session, expected=_goog_hash(call))
     except uploads.SizeMismatch as exc:
         raise errors.bad_request(str(exc)) from None
+    if obj is None:
+        raise errors.not_found("The upload finished, but its object has since changed.")
     return _json(object_resource(obj, call.request))
 
 
@@ -783,7 +839,14 @@ def api(request: HttpRequest) -> HttpResponse:
         handler = methods.get(request.method or "")
         if handler is None:
             raise ApiError(405, f"Method {request.method} is not allowed here.", "methodNotAllowed")
-        args = {key: unquote(value) for key, value in match.groupdict().items()}
+        try:
+            args = {
+                key: unquote(value, errors="strict") for key, value in match.groupdict().items()
+            }
+            # Names are UTF-8: other bytes would all become U+FFFD and reach the same object.
+            unquote_to_bytes(request.META.get("QUERY_STRING", "")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.bad_request("The URL is not valid UTF-8 once percent-decoded.") from None
         call = _authenticate(request, args.get("bucket"))
         return handler(call, **args)
     except ApiError as exc:
@@ -798,10 +861,23 @@ def api(request: HttpRequest) -> HttpResponse:
         response = ApiError(413, str(exc), "uploadTooLarge").response()
     except services.ChecksumMismatch as exc:
         response = errors.bad_request(str(exc)).response()
-    except services.UploadInterrupted:
-        response = errors.bad_request("The request body broke off; nothing was stored.").response()
+    except (services.UploadInterrupted, IncompleteBody) as exc:
+        response = errors.bad_request(
+            f"The request body did not arrive whole; nothing was stored. {exc}"
+        ).response()
+    except uploads.SessionNotFound:
+        response = errors.not_found("No such upload session.").response()
+    except services.InsufficientStorage as exc:
+        response = ApiError(507, str(exc), "insufficientStorage").response()
+    except services.BlobMissing as exc:
+        logger.error("%s (objstore_check finds such objects)", exc)
+        response = ApiError(500, str(exc), "backendError").response()
     except ValueError as exc:  # e.g. compose's source count
         response = errors.bad_request(str(exc)).response()
+    except OperationalError as exc:
+        if not services.is_disk_full(exc):
+            raise
+        response = ApiError(507, services.DISK_FULL, "insufficientStorage").response()
     if request.method in ("POST", "PUT", "PATCH"):
         _drain(request)
     return response
