@@ -36,8 +36,9 @@ class IncompleteBody(OSError):
 class GuardedBody:
     """``wsgi.input`` that raises IncompleteBody instead of returning a short body."""
 
-    def __init__(self, raw: Any, declared: int | None) -> None:
+    def __init__(self, raw: Any, declared: int | None, sock: Any = None) -> None:
         self._raw = raw
+        self._sock = sock
         self._remaining = declared  # None: chunked, its end is the terminating chunk
         self.received = 0
         self._failed: IncompleteBody | None = None
@@ -57,8 +58,9 @@ class GuardedBody:
 
     def _fail(self, error: IncompleteBody) -> IncompleteBody:
         # Once broken, always broken: a later read (a drain, say) must not wait on the socket
-        # for another timeout.
+        # for another timeout, and neither may gunicorn's own drain after the response.
         self._failed = error
+        stop_reading(self._sock)
         return error
 
     def _call(self, method: Any, size: int | None) -> bytes:
@@ -149,4 +151,19 @@ def guard(environ: dict) -> None:
             sock.settimeout(settings.OBJSTORE_BODY_TIMEOUT)
         except OSError:
             pass
-    environ["wsgi.input"] = GuardedBody(environ["wsgi.input"], declared)
+    environ["wsgi.input"] = GuardedBody(environ["wsgi.input"], declared, sock)
+
+
+def stop_reading(sock: Any) -> None:
+    """Read no more of this connection: the response still goes out, then it closes.
+
+    After a request whose body is not read (refused, or broken off), gunicorn drains what is
+    left for up to 5 s before it reuses the connection; from a stalled client that would hold a
+    thread for those 5 s. With the read side shut, the drain ends at once.
+    """
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass

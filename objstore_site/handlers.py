@@ -97,6 +97,7 @@ class Application:
             bodies.guard(environ)
             return handler(environ, start_response)
         if not bodies.body_readers.try_enter(settings.OBJSTORE_MAX_BODY_READERS):
+            bodies.stop_reading(environ.get("gunicorn.socket"))
             return self._busy(is_api, start_response)
         try:
             bodies.guard(environ)

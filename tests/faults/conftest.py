@@ -109,3 +109,9 @@ def pane_login(server, user, settings) -> tuple[str, str]:
     )
     assert response.status_code == 302, response.text[:500]
     return browser.cookies["sessionid"], browser.cookies["csrftoken"]
+
+
+def own_server(server, tmp_path, **env: str):
+    """A gunicorn of the test's own (its settings in ``env``), on the same database and blobs as
+    the session's server; the caller stops it with ``api_fixtures.stop_server``."""
+    return api_fixtures.start_server(tmp_path, server.blob_dir, {**server.env, **env})
