@@ -109,12 +109,20 @@ class FileSystemBlobs(Blobs):
         except FileNotFoundError:
             self._make_directories(os.path.dirname(path))
             fd = self._create(path)
-        with os.fdopen(fd, "wb") as handle:
-            while data := reader.read(UPLOAD_CHUNK):
-                handle.write(data)
-            if settings.OBJSTORE_FSYNC:
-                handle.flush()
-                os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                while data := reader.read(UPLOAD_CHUNK):
+                    handle.write(data)
+                if settings.OBJSTORE_FSYNC:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except BaseException:
+            # The file is ours (O_EXCL made it): a write that failed leaves nothing behind.
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
         if settings.OBJSTORE_FSYNC:  # and the directory entry that names it
             _fsync_directory(os.path.dirname(path))
 

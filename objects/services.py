@@ -818,8 +818,8 @@ def storage_check() -> None:
     key = f"_health/{secrets.token_hex(8)}"
     probe = b"objstore health probe"
     store = blobs()
-    store.write(key, HashingReader(io.BytesIO(probe), len(probe)))
     try:
+        store.write(key, HashingReader(io.BytesIO(probe), len(probe)))
         handle = store.open(key)
         try:
             data = handle.read()

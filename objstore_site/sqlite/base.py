@@ -72,14 +72,31 @@ class WriterQueue:
             self._threads.release()
 
 
+def _private(database: str) -> None:
+    """The database holds session keys and password hashes: mode 0600, like the blobs. SQLite
+    gives its -wal and -shm files the database file's mode, so creating it 0600 covers them."""
+    try:
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except FileNotFoundError:  # its directory is missing: let SQLite report that
+        return
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        try:
+            if os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     writer_queue: WriterQueue | None = None
     _holds_writer_lock = False
     _writer_timeout = 5.0
 
     def get_new_connection(self, conn_params):
-        connection = super().get_new_connection(conn_params)
         database = str(conn_params["database"])
+        if not (self.is_in_memory_db() or database.startswith("file:")):
+            _private(database)
+        connection = super().get_new_connection(conn_params)
         if not (self.is_in_memory_db() or database.startswith("file:")):
             try:
                 self.writer_queue = WriterQueue.for_database(database)

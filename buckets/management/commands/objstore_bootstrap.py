@@ -16,7 +16,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default=os.environ.get("OBJSTORE_ADMIN_USER", "admin"))
         parser.add_argument("--bucket", default="default", help="Name of the default bucket.")
-        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="URL to print.")
+        bind = os.environ.get("OBJSTORE_BIND", "127.0.0.1:8000")
+        host, _, port = bind.rpartition(":")
+        if host in ("", "0.0.0.0", "[::]"):  # listening everywhere: this machine answers too
+            host = "127.0.0.1"
+        parser.add_argument(
+            "--url", default=f"http://{host}:{port}/", help="URL to print (from OBJSTORE_BIND)."
+        )
 
     def handle(
         self, *args: object, username: str, bucket: str, url: str, **options: object
