@@ -74,9 +74,16 @@ class WriterQueue:
 
 def _private(database: str) -> None:
     """The database holds session keys and password hashes: mode 0600, like the blobs. SQLite
-    gives its -wal and -shm files the database file's mode, so creating it 0600 covers them."""
+    gives its -wal and -shm files the database file's mode, so creating it 0600 covers them.
+
+    Never open (and so close) a descriptor of a database that exists: closing any descriptor of
+    a file drops every POSIX lock this process holds on it, the locks SQLite's other connections
+    rely on, and the database gets corrupted. Only a file that does not exist yet is created.
+    """
     try:
-        os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
     except FileNotFoundError:  # its directory is missing: let SQLite report that
         return
     for path in (database, f"{database}-wal", f"{database}-shm"):
