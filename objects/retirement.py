@@ -132,10 +132,10 @@ def release_unreferenced_after_commit(keys: list[str]) -> None:
 
 def sweep_retired() -> int:
     """Delete retired blobs that are due and unreferenced; returns how many went."""
-    if hold_active():
-        return 0
     deleted = 0
     while True:
+        if hold_active():  # checked per batch: a backup may start while a sweep runs
+            return deleted
         with transaction.atomic():
             batch = list(
                 RetiredBlob.objects.filter(due__lte=timezone.now())

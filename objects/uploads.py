@@ -308,6 +308,14 @@ def _append_part(
             store.delete(part)
             return session
         _advance(session, chunk, [*session.parts, part])
+    except OffsetMismatch:
+        services.delete_blobs([part])
+        # Another request stored these bytes first (a client's retry racing its original):
+        # what the session has now is the answer, as for any resend of bytes it already has.
+        _refresh(session)
+        if session.completed_generation is None and session.received < chunk.position:
+            raise
+        return session
     except BaseException:
         services.delete_blobs([part])
         raise
@@ -376,7 +384,14 @@ def session_finish(
         if session.completed_generation is not None:
             return session_object(session)
         _check_size(session)
-        key, md5_hash = _join_parts(session)
+        try:
+            key, md5_hash = _join_parts(session)
+        except Exception:
+            # A concurrent finish may have committed and removed the parts we were reading.
+            _refresh(session)
+            if session.completed_generation is not None:
+                return session_object(session)
+            raise
         return _commit_session(session, key, md5_hash, expected)
     try:
         handle = open(path, "r+b")

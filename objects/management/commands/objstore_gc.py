@@ -7,8 +7,9 @@ from objects.maintenance import collect_garbage
 
 class Command(BaseCommand):
     help = (
-        "Delete blobs that no object references (older than a grace period) and resumable "
-        "upload sessions that expired. Safe to run while the server runs."
+        "Delete blobs that no object references (older than a grace period), resumable upload "
+        "sessions that expired, retired blobs that are due, and (on local disk) empty blob "
+        "directories. Safe to run while the server runs."
     )
 
     def add_arguments(self, parser) -> None:
@@ -31,3 +32,8 @@ class Command(BaseCommand):
             f"{report.finished_sessions} finished one(s); kept {report.kept_young} "
             f"unreferenced blob(s) younger than {grace_hours:g} h"
         )
+        if not dry_run:
+            self.stdout.write(
+                f"deleted {report.retired_swept} retired blob(s) that were due and "
+                f"{report.empty_directories} empty blob directories"
+            )
