@@ -9,7 +9,7 @@ from objects import services
 from objects.models import UploadSession
 
 from ..conftest import read
-from .conftest import MiB, assert_store_consistent, md5, pane_login, send_and_vanish
+from .conftest import LogWatch, MiB, assert_store_consistent, md5, pane_login, send_and_vanish
 
 GOOD = os.urandom(20 * MiB)
 
@@ -135,6 +135,7 @@ def test_an_aborted_chunk_is_reclaimed_and_the_upload_resumes(
         location, data=GOOD[:first], headers={"Content-Range": f"bytes 0-{first - 1}/*"}
     )
     assert response.status_code == 308
+    log_watch = LogWatch(server.log)  # the next PUT's line, not the one above
     send_and_vanish(
         server.url,
         "PUT",
