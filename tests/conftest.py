@@ -11,6 +11,7 @@ from objects import services
 from objects.backends import blobs
 from objects.models import Object
 
+from . import serverlogs
 from .cloud import start_fake_gcs, start_moto, storage_settings
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM would refuse to run
@@ -131,3 +132,26 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     if database["ENGINE"] == "objstore_site.sqlite":
         name = tmp_path_factory.mktemp("db") / "test.sqlite3"
         database["TEST"] = {**database.get("TEST", {}), "NAME": str(name)}
+
+
+# ---- a failed test's report shows the app servers' logs ----------------------------------------
+
+_FIRST_SERVER = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_FIRST_SERVER] = len(serverlogs.STARTED)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a test fails (or errors in setup or teardown), add the last lines of the log of each
+    gunicorn it used (the session's ``server`` fixture, or one it started itself) to its report,
+    where pytest prints them under the failure."""
+    report = yield
+    if report.failed:
+        since = item.stash.get(_FIRST_SERVER, len(serverlogs.STARTED))
+        servers = serverlogs.servers_of(getattr(item, "funcargs", {}).values(), since)
+        report.sections.extend(serverlogs.report_sections(servers))
+    return report

@@ -14,11 +14,12 @@ from django.utils import timezone
 from buckets.models import ApiToken, Bucket
 from buckets.services import bucket_create
 from buckets.tokens import token_authenticate, token_authenticate_for_bucket, token_create
+from objects import services
 from objects.models import Object
 from objstore_site.db import delete_row, get_row, insert_row
 from objstore_site.sqlite.base import WriterQueue
 
-from .conftest import put
+from .conftest import put, read, stored_blobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,25 +94,49 @@ sqlite_only = pytest.mark.skipif(
 
 
 @sqlite_only
-def test_concurrent_write_transactions_all_commit(bucket):
+def test_concurrent_write_transactions_all_commit(bucket, blob_dir, monkeypatch):
+    """Eight writers whose write transactions certainly overlap all commit: in each round every
+    writer has its blob written and waits for the other seven before it commits, so all eight
+    want SQLite's write lock at once, and the writer queue takes them in turn instead of failing
+    some with "database is locked"."""
+    writers, rounds = 8, 10
+    barrier = threading.Barrier(writers)
+    real_commit = services.commit_blob
+    met: list[int] = []
+
+    def commit_together(*args, **kwargs):
+        met.append(barrier.wait(timeout=60))
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(services, "commit_blob", commit_together)
     errors: list[BaseException] = []
 
     def writer(index: int) -> None:
         try:
-            for round in range(10):
-                put(bucket, f"w/{index}/{round}", b"x")
+            for round in range(rounds):
+                put(bucket, f"w/{index}/{round}", f"writer {index} round {round}".encode())
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
+            barrier.abort()  # the others stop waiting for this one
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
     assert errors == []
-    assert Object.objects.filter(bucket=bucket, name__startswith="w/").count() == 80
+    assert len(met) == writers * rounds  # every commit waited for the other seven
+    stored = list(Object.objects.filter(bucket=bucket))
+    assert sorted(obj.name for obj in stored) == sorted(
+        f"w/{index}/{round}" for index in range(writers) for round in range(rounds)
+    )
+    for obj in stored:
+        index, round = obj.name.split("/")[1:]
+        assert read(obj) == f"writer {index} round {round}".encode()
+    assert stored_blobs(blob_dir) == sorted(obj.blob_key for obj in stored)  # none orphaned
 
 
 @sqlite_only

@@ -6,7 +6,8 @@ from django.urls import reverse
 from objects import services
 from objects.models import Object
 
-from .conftest import put, read, stored_blobs
+from .conftest import TEST_STORAGE, put, read, stored_blobs
+from .streams import SERVICE_PEAK_LIMIT, GeneratedStream, MiB, drain, traced_peak
 
 
 def browser_url(bucket, prefix=""):
@@ -184,6 +185,69 @@ def test_a_folder_of_500_files_fits_in_one_plain_form_post(alice_client, bucket)
     response = alice_client.post(upload_url(bucket), {"files": files})
     assert response.status_code == 302
     assert Object.objects.filter(bucket=bucket).count() == 500
+
+
+class MultipartBody:
+    """A multipart/form-data request body with one file, made up as the server reads it (the
+    test client's own encoder would build the whole body in memory first)."""
+
+    boundary = "objstore-test-boundary"
+
+    def __init__(self, field: str, filename: str, content: GeneratedStream) -> None:
+        self._head = (
+            f"--{self.boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        self._content = content
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self.length = len(self._head) + content.size + len(self._tail)
+
+    def read(self, size: int = -1, /) -> bytes:
+        assert size is not None and size > 0, "the whole request body was asked for at once"
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        if self._content.position < self._content.size:
+            return self._content.read(size)
+        data, self._tail = self._tail[:size], self._tail[size:]
+        return data
+
+    def readline(self, size: int = -1, /) -> bytes:
+        raise AssertionError("a multipart body is not read by lines")
+
+
+def test_a_large_upload_and_download_stream_through_the_pane(alice_client, bucket):
+    # 64 MiB through the upload view (Django's multipart parser spools it to a temporary file)
+    # and back through the download view, each within a few chunks' worth of memory.
+    size, limit = 64 * MiB, SERVICE_PEAK_LIMIT[TEST_STORAGE]
+    source = GeneratedStream(size)
+    body = MultipartBody("files", "big.bin", source)
+    with traced_peak() as upload:
+        response = alice_client.generic(
+            "POST",
+            upload_url(bucket),
+            HTTP_ACCEPT="application/json",
+            CONTENT_TYPE=f"multipart/form-data; boundary={body.boundary}",
+            CONTENT_LENGTH=str(body.length),
+            **{"wsgi.input": body},
+        )
+    assert response.status_code == 200, response.content
+    assert response.json() == {"results": [{"name": "big.bin", "size": size}]}
+    assert upload.bytes < limit, f"the upload peaked at {upload.mib:.1f} MiB"
+    obj = services.object_get(bucket=bucket, name="big.bin")
+    assert (obj.size, obj.md5_hash, obj.crc32c) == (size, source.md5_b64, source.crc32c_b64)
+
+    with traced_peak() as download:
+        response = alice_client.get(
+            reverse("object_download", args=[bucket.bucket_id]), {"name": "big.bin"}
+        )
+        assert response.status_code == 200 and response["Content-Length"] == str(size)
+        received = drain(response.streaming_content)
+        response.close()
+    assert (received.size, received.md5_b64) == (size, source.md5_b64)
+    assert received.largest_chunk <= services.CHUNK_SIZE
+    assert download.bytes < limit, f"the download peaked at {download.mib:.1f} MiB"
 
 
 # ---- folders ----------------------------------------------------------------------------------

@@ -3,16 +3,19 @@
 import io
 import os
 import stat
+import threading
+from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
+from django.utils import timezone
 
 from buckets.services import bucket_create
-from objects import services
-from objects.backends import CLOUD_CHUNK
-from objects.models import Object
+from objects import retirement, services
+from objects.models import Object, RetiredBlob
 
 from .conftest import TEST_STORAGE, put, read, stored_blobs
+from .streams import assert_services_stream
 
 # Old blobs are deleted after commit: run each test in real transactions so those hooks fire.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,19 +105,10 @@ def test_invalid_names_are_refused_before_anything_is_stored(bucket, blob_dir):
     assert stored_blobs(blob_dir) == []
 
 
-def test_uploads_stream_in_bounded_chunks(bucket):
-    class Recorder(io.BytesIO):
-        largest = 0
-
-        def read(self, size=-1):
-            assert size is not None and size > 0, "the whole stream was asked for at once"
-            Recorder.largest = max(Recorder.largest, size)
-            return super().read(size)
-
-    obj = services.object_upload(bucket=bucket, name="big", stream=Recorder(b"z" * 3_000_000))
-    assert obj.size == 3_000_000
-    # Local disk reads 1 MiB at a time; cloud backends one upload chunk (8 MiB) at most.
-    assert Recorder.largest <= max(services.CHUNK_SIZE, CLOUD_CHUNK)
+def test_uploads_and_downloads_stream_in_bounded_memory(bucket):
+    # 64 MiB made up while it is read, in reads of at most one transfer chunk, each direction
+    # within a few chunks' worth of memory (tests/streams.py).
+    assert_services_stream(bucket, TEST_STORAGE)
 
 
 @pytest.mark.parametrize(
@@ -141,6 +135,107 @@ def test_preconditions_on_replace(bucket, blob_dir, conditions, allowed):
             )
         assert read(services.object_get(bucket=bucket, name="doc")) == b"old"
         assert stored_blobs(blob_dir) == [original.blob_key]
+
+
+class CommitTogether:
+    """Makes every commit wait until ``parties`` writers have their blobs written and stand at
+    the commit, so that their transactions certainly overlap; ``met`` grows by one for each
+    commit that waited."""
+
+    def __init__(self, monkeypatch, parties: int) -> None:
+        self.barrier = threading.Barrier(parties)
+        self.met: list[int] = []
+        real_commit = services.commit_blob
+
+        def commit_together(*args, **kwargs):
+            self.met.append(self.barrier.wait(timeout=60))
+            return real_commit(*args, **kwargs)
+
+        monkeypatch.setattr(services, "commit_blob", commit_together)
+
+
+def _clean_up_released_blobs() -> None:
+    """What the sweeper does later: delete released blobs a grace period keeps (cloud)."""
+    RetiredBlob.objects.update(due=timezone.now() - timedelta(seconds=1))
+    retirement.sweep_retired()
+
+
+def _write_at_once(
+    together: CommitTogether, bucket, name: str, bodies: list[bytes], preconditions
+) -> list[object]:
+    """One thread per body uploads it as ``name``; each thread's Object or exception."""
+    outcomes: list[object] = [None] * len(bodies)
+
+    def writer(index: int) -> None:
+        try:
+            outcomes[index] = services.object_upload(
+                bucket=bucket,
+                name=name,
+                stream=io.BytesIO(bodies[index]),
+                preconditions=preconditions,
+            )
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            outcomes[index] = exc
+            if not isinstance(exc, services.PreconditionFailed):
+                together.barrier.abort()  # the others stop waiting for this one
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes
+
+
+def test_eight_writers_of_one_name_at_once_have_one_winner_per_generation(
+    bucket, blob_dir, monkeypatch
+):
+    """Eight uploads of one name with ifGenerationMatch of the current generation, all eight
+    blobs written before any commits: exactly one wins each round, whole."""
+    together = CommitTogether(monkeypatch, 8)
+    generation = 0
+    for round in range(3):
+        bodies = [f"round {round} writer {w} ".encode() * 20_000 for w in range(8)]
+        outcomes = _write_at_once(
+            together,
+            bucket,
+            "contended.bin",
+            bodies,
+            services.Preconditions(if_generation_match=generation),
+        )
+        winners = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Object)]
+        assert len(winners) == 1, outcomes
+        assert all(
+            isinstance(outcome, services.PreconditionFailed)
+            for i, outcome in enumerate(outcomes)
+            if i != winners[0]
+        ), outcomes
+        winner = outcomes[winners[0]]
+        assert winner.generation > generation
+        generation = winner.generation
+        current = services.object_get(bucket=bucket, name="contended.bin")
+        assert current.generation == generation and read(current) == bodies[winners[0]]
+        _clean_up_released_blobs()
+        assert stored_blobs(blob_dir) == [current.blob_key]  # the seven losers left no blob
+    assert len(together.met) == 3 * 8  # every commit waited for the other seven
+
+
+def test_eight_unconditional_writers_of_one_name_all_commit_in_turn(bucket, blob_dir, monkeypatch):
+    together = CommitTogether(monkeypatch, 8)
+    bodies = [f"writer {w} ".encode() * 20_000 for w in range(8)]
+    outcomes = _write_at_once(together, bucket, "contended.bin", bodies, services.Preconditions())
+    assert all(isinstance(outcome, Object) for outcome in outcomes), outcomes
+    generations = [outcome.generation for outcome in outcomes]
+    assert len(set(generations)) == 8  # each a generation of its own
+    last = generations.index(max(generations))
+    current = services.object_get(bucket=bucket, name="contended.bin")
+    assert current.generation == max(generations) and read(current) == bodies[last]
+    _clean_up_released_blobs()
+    assert stored_blobs(blob_dir) == [current.blob_key]  # the seven replaced blobs are gone
+    assert len(together.met) == 8
 
 
 def test_generation_match_guards_create_and_replace(bucket):

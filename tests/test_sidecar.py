@@ -97,12 +97,12 @@ def test_the_command_serves_the_sidecar_endpoints(tmp_path):
                 time.sleep(0.05)
         else:
             raise AssertionError(process.stderr.read())
-        with urllib.request.urlopen(f"{base}/credential") as response:
+        with urllib.request.urlopen(f"{base}/credential", timeout=10) as response:
             assert json.load(response) == {"access_token": "objstore_t"}
         request = urllib.request.Request(
             f"{base}/token", data=b"grant_type=x&subject_token=objstore_t", method="POST"
         )
-        with urllib.request.urlopen(request) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             body = json.load(response)
         assert body["access_token"] == "objstore_t" and body["expires_in"] == 3600
     finally:

@@ -2,6 +2,7 @@
 sharing the test database and blob directory with the test process."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,10 +19,23 @@ from google.oauth2.credentials import Credentials
 from buckets.tokens import token_create
 from objects.sidecar import SidecarConfig, make_server
 
+from .. import serverlogs
 from ..cloud import free_port, storage_env, storage_settings
 from ..conftest import TEST_STORAGE, empty_storage
+from ..ports import explain_port_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# Every HTTP call a test makes gives up after this long instead of hanging the run.
+HTTP_TIMEOUT = 60
+
+
+class TimeoutSession(requests.Session):
+    """A requests session whose calls time out unless told otherwise."""
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
 
 
 def database_url() -> str:
@@ -44,9 +58,37 @@ class Server:
     log: Path
     process: subprocess.Popen
     env: dict[str, str]  # what it was started with beyond the defaults (its storage backend)
+    own_group: bool = False  # started in a session (and process group) of its own
+
+    def worker_pids(self) -> list[int]:
+        """gunicorn's workers: the master's child processes."""
+        return child_pids(self.process.pid)
 
 
-def start_server(tmp: Path, blob_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
+def child_pids(pid: int) -> list[int]:
+    children: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return children
+    for task in tasks:
+        try:
+            children.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return children
+
+
+def start_server(
+    tmp: Path,
+    blob_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    new_session: bool = False,
+) -> Server:
+    """gunicorn (2 workers) on a free port, on the test database and ``blob_dir``; its data
+    directory and log under ``tmp``. ``new_session``: in a session and process group of its
+    own, so that ``kill_server`` can end the master and its workers with one signal."""
     port = free_port()
     log = tmp / f"gunicorn-{port}.log"
     env = {
@@ -56,7 +98,7 @@ def start_server(tmp: Path, blob_dir: Path, extra_env: dict[str, str] | None = N
         "OBJSTORE_BLOB_DIR": str(blob_dir),
         "OBJSTORE_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
-        "OBJSTORE_THREADS": "4",
+        "OBJSTORE_THREADS": "8",
         **(extra_env or {}),
     }
     process = subprocess.Popen(
@@ -72,21 +114,29 @@ def start_server(tmp: Path, blob_dir: Path, extra_env: dict[str, str] | None = N
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        start_new_session=new_session,
     )
     url = f"http://127.0.0.1:{port}"
+    server = Server(
+        url=url,
+        blob_dir=blob_dir,
+        log=log,
+        process=process,
+        env=extra_env or {},
+        own_group=new_session,
+    )
+    serverlogs.register(server)
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited:\n{log.read_text()}")
         try:
             if requests.get(f"{url}/storage/v1/b", timeout=10).status_code == 401:
-                return Server(
-                    url=url, blob_dir=blob_dir, log=log, process=process, env=extra_env or {}
-                )
+                return server
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            process.kill()
+            kill_server(server)
             raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}")
         time.sleep(0.1)
 
@@ -96,7 +146,39 @@ def stop_server(server: Server) -> None:
     try:
         server.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        kill_server(server)
+
+
+def _gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody has reaped yet (its master died first)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def kill_server(server: Server, timeout: float = 30) -> None:
+    """``kill -9`` the master and every worker at once, as a crash or the OOM killer would end
+    them (no graceful shutdown, no cleanup), and return once all of them are dead."""
+    pids = [server.process.pid, *server.worker_pids()]
+    if server.own_group:
+        try:
+            os.killpg(server.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    else:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    server.process.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while not all(_gone(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn {server.url} still runs after SIGKILL: {pids}")
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -143,18 +225,22 @@ def gcs(server, token) -> storage.Client:
 
 @pytest.fixture
 def api(server, token) -> requests.Session:
-    """Plain HTTP, as curl would send it."""
-    session = requests.Session()
+    """Plain HTTP, as curl would send it (every call times out after HTTP_TIMEOUT seconds)."""
+    session = TimeoutSession()
     session.headers["Authorization"] = f"Bearer {token}"
     session.base = server.url  # type: ignore[attr-defined]
     return session
+
+
+SIDECAR_PORT = 1106
 
 
 @pytest.fixture
 def sidecar(server, token, bucket, monkeypatch):
     """The sidecar on 127.0.0.1:1106 (the port both Replit libraries hard-code)."""
     config = SidecarConfig(server=server.url, token=token, default_bucket=bucket.bucket_id)
-    httpd = make_server(config, port=1106)
+    with explain_port_in_use(SIDECAR_PORT, "the sidecar tests (both Replit libraries use it)"):
+        httpd = make_server(config, port=SIDECAR_PORT)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1106")

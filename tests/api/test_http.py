@@ -3,6 +3,8 @@
 import base64
 import hashlib
 import json
+import os
+import signal
 import socket
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
@@ -18,7 +20,7 @@ from objects import services
 from objects.models import Object, UploadSession
 
 from ..conftest import put, read, stored_blobs
-from .conftest import start_server, stop_server
+from .conftest import HTTP_TIMEOUT, TimeoutSession, kill_server, start_server, stop_server
 
 
 def url(api, path):
@@ -48,19 +50,23 @@ def assert_error(response, code, message=None):
 
 def test_no_token_or_a_wrong_token_is_401(server, bucket):
     listing = f"{server.url}/storage/v1/b/{bucket.bucket_id}/o"
-    assert_error(requests.get(listing), 401)
+    assert_error(requests.get(listing, timeout=HTTP_TIMEOUT), 401)
     assert_error(
-        requests.get(listing, headers={"Authorization": "Bearer objstore_wrong"}),
+        requests.get(
+            listing, headers={"Authorization": "Bearer objstore_wrong"}, timeout=HTTP_TIMEOUT
+        ),
         401,
         "Invalid Credentials",
     )
-    assert_error(requests.get(listing, headers={"Authorization": "Basic abc"}), 401)
+    assert_error(
+        requests.get(listing, headers={"Authorization": "Basic abc"}, timeout=HTTP_TIMEOUT), 401
+    )
 
 
 def test_a_read_only_token_reads_but_cannot_write(server, alice, bucket, blob_dir):
     put(bucket, "a.txt", b"a")
     _, secret = token_create(owner=alice, name="ro", read_only=True)
-    session = requests.Session()
+    session = TimeoutSession()
     session.headers["Authorization"] = f"Bearer {secret}"
     base = f"{server.url}/storage/v1/b/{bucket.bucket_id}/o"
     assert session.get(f"{base}/a.txt", params={"alt": "media"}).content == b"a"
@@ -80,7 +86,7 @@ def test_a_read_only_token_reads_but_cannot_write(server, alice, bucket, blob_di
 def test_a_bucket_limited_token_sees_only_its_bucket(server, alice, bucket, other_bucket):
     put(other_bucket, "o.txt")
     _, secret = token_create(owner=alice, name="one", bucket=bucket)
-    session = requests.Session()
+    session = TimeoutSession()
     session.headers["Authorization"] = f"Bearer {secret}"
     listed = session.get(f"{server.url}/storage/v1/b").json()
     assert [b["name"] for b in listed["items"]] == [bucket.bucket_id]
@@ -153,7 +159,7 @@ def test_curl_workflow_upload_list_download_delete(api, bucket):
 def test_a_chunked_body_without_content_length_is_stored_whole(server, token, bucket):
     host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
     chunks = [b"first chunk,", b"second chunk,", b"x" * 100_000]
-    with socket.create_connection((host, port)) as conn:
+    with socket.create_connection((host, port), timeout=HTTP_TIMEOUT) as conn:
         conn.sendall(
             f"POST /upload/storage/v1/b/{bucket.bucket_id}/o?uploadType=media&name=chunked.bin HTTP/1.1\r\n"
             f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
@@ -257,7 +263,7 @@ def test_a_broken_chunk_is_resumed_after_a_status_query(api, server, token, buck
     assert first.status_code == 308 and first.headers["Range"] == "bytes=0-262143"
     # The second chunk's connection dies after 1,000 bytes.
     parts = urlsplit(location)
-    with socket.create_connection((parts.hostname, parts.port)) as conn:
+    with socket.create_connection((parts.hostname, parts.port), timeout=HTTP_TIMEOUT) as conn:
         conn.sendall(
             f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
             f"Authorization: Bearer {token}\r\nContent-Length: 262144\r\n"
@@ -276,33 +282,61 @@ def test_a_broken_chunk_is_resumed_after_a_status_query(api, server, token, buck
     assert again.status_code == 200 and again.json()["name"] == "resumed.bin"
 
 
-def test_a_session_survives_a_server_restart(api, server, bucket, tmp_path, settings):
-    data = b"a" * 262144 + b"b" * 1000
-    location = start_session(api, bucket, "restart.bin", len(data))
-    assert (
-        api.put(
-            location, data=data[:262144], headers={"Content-Range": f"bytes 0-262143/{len(data)}"}
-        ).status_code
-        == 308
-    )
-    # A second server process: the session and its bytes are in the database and the blob store.
-    other = start_server(tmp_path, server.blob_dir, server.env)
+def test_a_session_survives_a_server_restart(api, bucket, server, tmp_path, blob_dir):
+    """A server holding half of a resumable upload dies by SIGKILL (no shutdown, nothing
+    flushed); a new server on the same database and blobs finishes the upload."""
+    data = os.urandom(3 * 262144 + 1000)
+    total = len(data)
+    first = start_server(tmp_path, server.blob_dir, server.env, new_session=True)
     try:
-        moved = location.replace(server.url, other.url)
-        status = api.put(moved, headers={"Content-Range": f"bytes */{len(data)}"})
-        assert status.headers["Range"] == "bytes=0-262143"
+        location = start_session(api, bucket, "restart.bin", total).replace(server.url, first.url)
+        for start in (0, 262144):  # two chunks, on the server that will die
+            sent = api.put(
+                location,
+                data=data[start : start + 262144],
+                headers={"Content-Range": f"bytes {start}-{start + 262143}/{total}"},
+            )
+            assert sent.status_code == 308 and sent.headers["Range"] == f"bytes=0-{start + 262143}"
+    finally:
+        kill_server(first)
+    assert first.process.returncode == -signal.SIGKILL
+    with pytest.raises(requests.ConnectionError):
+        api.get(f"{first.url}/storage/v1/b", timeout=5)
+
+    second = start_server(tmp_path, server.blob_dir, server.env)
+    try:
+        moved = location.replace(first.url, second.url)
+        status = api.put(moved, headers={"Content-Range": f"bytes */{total}"})
+        assert status.status_code == 308 and status.headers["Range"] == "bytes=0-524287"
         done = api.put(
             moved,
-            data=data[262144:],
-            headers={"Content-Range": f"bytes 262144-{len(data) - 1}/{len(data)}"},
+            data=data[524288:],
+            headers={"Content-Range": f"bytes 524288-{total - 1}/{total}"},
         )
-        assert done.status_code == 200
-        assert done.json()["md5Hash"] == b64(
-            hashlib.md5(data).digest()
-        )  # computed again from the blob
+        assert done.status_code == 200, done.text
+        resource = done.json()
+        # This process never saw the first bytes: it computed MD5 again from the blob.
+        assert resource["size"] == str(total)
+        assert resource["md5Hash"] == b64(hashlib.md5(data).digest())
+        assert resource["crc32c"] == crc32c_b64(data)
+        download = api.get(
+            f"{second.url}/storage/v1/b/{bucket.bucket_id}/o/restart.bin", params={"alt": "media"}
+        )
+        assert download.status_code == 200 and download.content == data
     finally:
-        stop_server(other)
-    assert read(services.object_get(bucket=bucket, name="restart.bin")) == data
+        stop_server(second)
+    obj = services.object_get(bucket=bucket, name="restart.bin")
+    assert (obj.size, obj.md5_hash, obj.crc32c) == (
+        total,
+        b64(hashlib.md5(data).digest()),
+        crc32c_b64(data),
+    )
+    assert read(obj) == data
+    # The session is kept, finished (a status query answers with the object, as GCS does).
+    assert list(UploadSession.objects.values_list("completed_generation", flat=True)) == [
+        obj.generation
+    ]
+    assert stored_blobs(blob_dir) == [obj.blob_key]  # no part or session blob left behind
 
 
 def test_a_wrong_final_hash_stores_nothing(api, bucket, blob_dir):
@@ -438,7 +472,7 @@ def test_api_calls_skip_the_pane_middleware_but_keep_the_security_headers(server
             "Vary", ""
         )
     # The pane's pages still go through sessions and CSRF.
-    login = requests.get(f"{server.url}/accounts/login/")
+    login = requests.get(f"{server.url}/accounts/login/", timeout=HTTP_TIMEOUT)
     assert login.status_code == 200 and "csrftoken" in login.cookies
 
 

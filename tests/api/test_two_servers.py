@@ -5,28 +5,44 @@ import base64
 import hashlib
 import os
 import threading
+from datetime import timedelta
 
 import pytest
 import requests
+from django.test import override_settings
+from django.utils import timezone
 
-from ..cloud import start_fake_gcs, storage_env
-from .conftest import start_server, stop_server
+from objects import retirement
+from objects.backends import blobs
+from objects.models import Object, RetiredBlob
+
+from ..cloud import start_fake_gcs, storage_env, storage_settings
+from ..streams import HeldBody
+from .conftest import TimeoutSession, start_server, stop_server
 
 
 @pytest.fixture
-def two_servers(tmp_path, server):
+def shared_gcs(tmp_path):
+    """The GCS emulator both servers keep their blobs in."""
     emulator = start_fake_gcs(tmp_path / "gcs")
-    env = storage_env("gcs", emulator)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def two_servers(tmp_path, server, shared_gcs):
+    # Eight threads a worker, so that up to six of them may receive a body at once (the default
+    # OBJSTORE_MAX_BODY_READERS): room for the four concurrent writers each server gets.
+    env = {**storage_env("gcs", shared_gcs), "OBJSTORE_THREADS": "8"}
     first = start_server(tmp_path, tmp_path, env)
     second = start_server(tmp_path, tmp_path, env)
     yield first, second
     stop_server(first)
     stop_server(second)
-    emulator.stop()
 
 
 def session_for(token):
-    session = requests.Session()
+    session = TimeoutSession()
     session.headers["Authorization"] = f"Bearer {token}"
     return session
 
@@ -51,24 +67,35 @@ def test_what_one_server_stores_the_other_lists_and_serves(two_servers, token, b
     assert download.content == data
 
 
-def write_once(server, token, bucket, name, generation, data, results, writer) -> None:
-    results[writer] = session_for(token).post(
-        f"{server.url}/upload/storage/v1/b/{bucket.bucket_id}/o",
-        params={"uploadType": "media", "name": name, "ifGenerationMatch": str(generation)},
-        data=data,
-    )
+def write_once(server, token, bucket, name, generation, body, results, writer) -> None:
+    try:
+        results[writer] = session_for(token).post(
+            f"{server.url}/upload/storage/v1/b/{bucket.bucket_id}/o",
+            params={"uploadType": "media", "name": name, "ifGenerationMatch": str(generation)},
+            data=body,
+        )
+    except BaseException as exc:  # noqa: BLE001 - the test reports it
+        results[writer] = exc
 
 
 def test_concurrent_writers_through_both_servers_have_one_winner_per_generation(
-    two_servers, token, bucket
+    two_servers, shared_gcs, token, bucket
 ):
+    """Eight writers, four through each server, upload one name with ifGenerationMatch of its
+    current generation. Each body is sent whole but its end (the terminating chunk) is held
+    until all eight have sent theirs, so no server can commit before every writer is in
+    flight: the writes certainly overlap. Each round has exactly one winner, whose bytes both
+    servers then serve, and no loser leaves a blob behind."""
     first, second = two_servers
     name = "contended.txt"
     generation = 0
     winners = []
+    winner_keys: list[str] = []
     for round_number in range(4):
-        results: dict[int, requests.Response] = {}
-
+        results: dict[int, requests.Response | BaseException] = {}
+        barrier = threading.Barrier(8)
+        bodies = [f"round {round_number} writer {writer} ".encode() * 5000 for writer in range(8)]
+        held = [HeldBody(body, barrier, timeout=30) for body in bodies]
         threads = [
             threading.Thread(
                 target=write_once,
@@ -78,7 +105,7 @@ def test_concurrent_writers_through_both_servers_have_one_winner_per_generation(
                     bucket,
                     name,
                     generation,
-                    f"round {round_number} writer {writer} ".encode() * 5000,
+                    held[writer],
                     results,
                     writer,
                 ),
@@ -88,21 +115,43 @@ def test_concurrent_writers_through_both_servers_have_one_winner_per_generation(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
-        codes = sorted(response.status_code for response in results.values())
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads)
+        assert all(body.waited for body in held)  # every body's end was held at the barrier
+        assert not barrier.broken, results
+        codes = sorted(
+            getattr(response, "status_code", repr(response)) for response in results.values()
+        )
         assert codes == [200] + [412] * 7, codes
         winner = next(w for w, r in results.items() if r.status_code == 200)
-        generation = int(results[winner].json()["generation"])
+        resource = results[winner].json()
+        generation = int(resource["generation"])
         winners.append((winner, generation))
+        assert (
+            resource["md5Hash"] == base64.b64encode(hashlib.md5(bodies[winner]).digest()).decode()
+        )
+        for response in results.values():
+            if response.status_code == 412:
+                assert response.json()["error"]["code"] == 412
         # Whole and untorn: exactly the winner's bytes, through either server.
-        expected = f"round {round_number} writer {winner} ".encode() * 5000
         for target in (first, second):
             body = session_for(token).get(
                 f"{target.url}/storage/v1/b/{bucket.bucket_id}/o/{name}?alt=media"
             )
-            assert body.content == expected
+            assert body.content == bodies[winner]
             assert body.headers["X-Goog-Generation"] == str(generation)
+        winner_keys.append(Object.objects.get(bucket=bucket, name=name).blob_key)
     assert [g for _, g in winners] == sorted({g for _, g in winners})  # generations only grow
+
+    with override_settings(
+        STORAGES={"objstore": storage_settings("gcs", shared_gcs, first.blob_dir)}
+    ):
+        stored = {key for key, _ in blobs().keys(f"{bucket.bucket_id}/")}
+        # Losers deleted their blobs; earlier winners' may wait out a grace period (retired).
+        assert winner_keys[-1] in stored and stored <= set(winner_keys), (stored, winner_keys)
+        RetiredBlob.objects.update(due=timezone.now() - timedelta(seconds=1))
+        retirement.sweep_retired()
+        assert [key for key, _ in blobs().keys(f"{bucket.bucket_id}/")] == [winner_keys[-1]]
 
 
 def test_a_resumable_upload_started_on_one_server_finishes_on_the_other(two_servers, token, bucket):

@@ -33,6 +33,7 @@ def test_an_incomplete_backend_configuration_stops_start_up(tmp_path, env, messa
         capture_output=True,
         text=True,
         env={**clean, "OBJSTORE_DATA_DIR": str(tmp_path), **env},
+        timeout=120,
     )
     assert completed.returncode != 0
     assert message in completed.stderr
