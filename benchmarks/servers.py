@@ -161,6 +161,7 @@ def start_objstore(
         "STATIC_ROOT": str(work / "objstore-static"),
         "OBJSTORE_BIND": f"127.0.0.1:{port}",
         "OBJSTORE_ACCESS_LOG": "off",
+        "OBJSTORE_SERVER_TIMING": "true",  # off by default in production mode; read below
         "LOG_LEVEL": "WARNING",
     }
     if database_url:

@@ -5,7 +5,8 @@ from django.template.defaultfilters import filesizeformat
 
 from objects import services
 
-from .models import ApiToken, Bucket
+from . import quotas
+from .models import ApiToken, Bucket, LoginFailure, StorageQuota
 
 
 @admin.register(Bucket)
@@ -54,4 +55,38 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ["name", "owner", "hint", "public_id", "read_only", "bucket", "created", "last_used"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(StorageQuota)
+class StorageQuotaAdmin(admin.ModelAdmin):
+    """A user's byte quota (their buckets' objects and unfinished uploads together); users
+    without one get OBJSTORE_USER_QUOTA_BYTES. Each bucket's object limit is on the bucket."""
+
+    list_display = ["user", "quota", "used"]
+    search_fields = ["user__username", "user__email"]
+    autocomplete_fields = ["user"]
+
+    @admin.display(description="Quota")
+    def quota(self, quota: StorageQuota) -> str:
+        return filesizeformat(quota.max_bytes) if quota.max_bytes else "unlimited"
+
+    @admin.display(description="Used")
+    def used(self, quota: StorageQuota) -> str:
+        return filesizeformat(quotas.user_usage(quota.user_id).total)
+
+
+@admin.register(LoginFailure)
+class LoginFailureAdmin(admin.ModelAdmin):
+    """Failed sign-ins; delete an account's or an address's rows to lift its lockout."""
+
+    list_display = ["at", "scope", "key"]
+    list_filter = ["scope"]
+    search_fields = ["key"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

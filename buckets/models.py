@@ -19,6 +19,11 @@ class Bucket(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="buckets"
     )
     labels = models.JSONField(default=dict, blank=True)
+    max_objects = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most objects the bucket may hold (folders' placeholders too). Empty: no limit.",
+    )
     metageneration = models.BigIntegerField(default=1, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -67,3 +72,41 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint}…)"
+
+
+class StorageQuota(models.Model):
+    """How many bytes one user's buckets may hold (objects and unfinished uploads together).
+    Users without one get ``OBJSTORE_USER_QUOTA_BYTES`` (0: unlimited)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="storage_quota"
+    )
+    max_bytes = models.BigIntegerField(
+        help_text="Bytes this user's buckets may hold in all; 0 means unlimited."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.max_bytes} bytes"
+
+
+class LoginFailure(models.Model):
+    """One wrong password, counted against an account (its username, casefolded, whether or not
+    such a user exists) and, in a second row, against the client's address. Kept in the
+    database so that every gunicorn worker and app server sees the same counts; rows older than
+    twice ``OBJSTORE_LOGIN_LOCKOUT`` are swept (``buckets.throttle``). Deleting an account's rows
+    in the admin lifts its lockout."""
+
+    ACCOUNT = "account"
+    ADDRESS = "address"
+    SCOPES = [(ACCOUNT, "account"), (ADDRESS, "address")]
+
+    scope = models.CharField(max_length=8, choices=SCOPES)
+    key = models.CharField(max_length=255, help_text="The username (casefolded) or the address.")
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "key", "at"], name="login_failure_lookup")]
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from objects import services as object_services
 
+from . import quotas
 from .access import get_bucket_for_user
 from .forms import BucketCreateForm, BucketDeleteForm
 from .services import bucket_create as create_bucket
@@ -49,6 +50,8 @@ def _render_settings(
         "bucket": bucket,
         "buckets": request.user.buckets.all(),
         "stats": object_services.bucket_stats(bucket=bucket),
+        "usage": quotas.user_usage(request.user.pk),
+        "quota": quotas.user_quota(request.user.pk),
         "delete_form": form,
         "tab": "settings",
         "api_url": request.build_absolute_uri("/").rstrip("/"),

@@ -8,9 +8,11 @@ page never loads more rows than it shows plus one small batch.
 
 import base64
 import binascii
+import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection
 
 from buckets.models import Bucket
@@ -104,6 +106,9 @@ def objects_list(
 
     page = ListPage()
     names = _NameScanner(bucket, upper)
+    # A glob that matches little may scan much of the bucket for one page: past the budget,
+    # the page ends early with a token to go on from (GCS also returns short pages).
+    deadline = time.monotonic() + settings.OBJSTORE_LIST_BUDGET_MS / 1000
     emitted: list[str] = []  # object names, in order; their rows are read once, at the end
     last_emitted: tuple[str, str] | None = None
     batch = min(max_results + 1, _FIRST_BATCH)
@@ -141,6 +146,14 @@ def objects_list(
             emitted.append(name)
             last_emitted = ("o", name)
             lower.raise_to(name, inclusive=False)
+        if time.monotonic() > deadline:
+            page.next_page_token = (
+                _encode_token(*last_emitted)
+                if lower.inclusive and last_emitted is not None
+                else _encode_token("o", lower.name)
+            )
+            page.objects = _rows(bucket, emitted)
+            return page
         if seeked:
             # Past a folder: the next name may well be another folder, so look at few rows.
             batch = _AFTER_SEEK

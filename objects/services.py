@@ -33,7 +33,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
+from buckets import quotas
 from buckets.models import Bucket
+from buckets.quotas import QuotaExceeded
 from buckets.services import merge_map
 from objstore_site.db import delete_row, get_row, insert_row
 
@@ -57,6 +59,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectTooLarge",
     "PreconditionFailed",
+    "QuotaExceeded",
     "UploadInterrupted",
     "Preconditions",
     "bucket_delete",
@@ -338,12 +341,61 @@ class ChecksumMismatch(Exception):
 
 @dataclass(frozen=True)
 class ObjectAttributes:
-    """What a write sets besides the bytes: GCS's writable object metadata."""
+    """What a write sets besides the bytes: GCS's writable object metadata (validated)."""
 
     content_type: str | None = None
     content_encoding: str = ""
     cache_control: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_header_fields(
+            content_type=self.content_type,
+            content_encoding=self.content_encoding,
+            cache_control=self.cache_control,
+        )
+        validate_metadata(self.metadata)
+
+
+class InvalidAttribute(ValueError):
+    """A metadata field GCS would refuse: the wrong type, too long, or with control characters."""
+
+
+# Each becomes an HTTP header of every download: a string of printable characters, of at most
+# the column's length.
+HEADER_FIELD_LIMITS = {"content_type": 255, "content_encoding": 64, "cache_control": 255}
+_API_NAMES = {
+    "content_type": "contentType",
+    "content_encoding": "contentEncoding",
+    "cache_control": "cacheControl",
+}
+# GCS's limit on custom metadata: 8 KiB of keys and values together.
+METADATA_LIMIT = 8 * 1024
+
+
+def validate_header_fields(**fields: object) -> None:
+    for name, value in fields.items():
+        if value is None or value == "":
+            continue
+        label = _API_NAMES.get(name, name)
+        if not isinstance(value, str):
+            raise InvalidAttribute(f"{label} must be a string.")
+        if len(value) > HEADER_FIELD_LIMITS[name]:
+            raise InvalidAttribute(
+                f"{label} is longer than {HEADER_FIELD_LIMITS[name]} characters."
+            )
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value) or not value.isascii():
+            raise InvalidAttribute(f"{label} may hold only printable ASCII characters.")
+
+
+def validate_metadata(metadata: dict) -> None:
+    size = 0
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidAttribute("Custom metadata keys must be non-empty strings.")
+        size += len(key.encode()) + len(str(value).encode())
+    if size > METADATA_LIMIT:
+        raise InvalidAttribute(f"Custom metadata is larger than {METADATA_LIMIT} bytes.")
 
 
 @dataclass(frozen=True)
@@ -379,6 +431,7 @@ def object_upload(
     """
     validate_object_name(name)
     attributes = attributes or ObjectAttributes(content_type=content_type)
+    quotas.check_bytes(bucket, size_hint)  # before streaming what could not be kept anyway
     key, reader = write_blob(bucket, stream, size_hint)
     try:
         md5_hash, crc32c = _b64(reader.md5.digest()), _b64(reader.crc32c.digest())
@@ -421,17 +474,23 @@ def commit_blob(
     attributes: ObjectAttributes,
     preconditions: Preconditions,
     component_count: int | None = None,
+    counted_bytes: int = 0,
 ) -> Object:
     """Point ``name`` at the fully written blob ``key`` in one transaction (step 2 of a write).
 
     The previous blob of that name is deleted after commit. On failure the caller still owns
-    ``key`` and must delete it.
+    ``key`` and must delete it. Quotas are checked here, for every kind of write;
+    ``counted_bytes`` of the new bytes already count against the owner's quota (a resumable
+    session's).
     """
     for attempt in range(3):
         try:
             with transaction.atomic():
                 current = _current(bucket, name)
                 preconditions.check(current)
+                if current is None:
+                    quotas.check_new_object(bucket)
+                quotas.check_bytes(bucket, size - (current.size if current else 0) - counted_bytes)
                 now = timezone.now()
                 obj = current or Object(bucket=bucket, name=name)
                 old_key = current.blob_key if current else None
@@ -535,6 +594,7 @@ def object_patch(
     unknown = set(changes) - PATCHABLE_FIELDS
     if unknown:
         raise ValueError(f"not patchable: {', '.join(sorted(unknown))}")
+    validate_header_fields(**{key: value for key, value in changes.items() if key != "metadata"})
     with transaction.atomic():
         current = _current(bucket, name)
         if current is None or (generation is not None and current.generation != generation):
@@ -544,6 +604,7 @@ def object_patch(
         if metadata_patch is not None or replace_metadata:
             base = {} if replace_metadata else current.metadata
             changes["metadata"] = merge_map(base, metadata_patch or {})
+            validate_metadata(changes["metadata"])
         if changes:
             for field_name, value in changes.items():
                 setattr(current, field_name, value)

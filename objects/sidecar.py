@@ -5,6 +5,14 @@ It answers the three sidecar endpoints the libraries call (GCS_API.md §2) and f
 other request to the objstore server with the user's API token, streaming bodies both ways
 (fixed-length and chunked). The Node library sends no credentials to a custom endpoint; the
 token is added here, so it lives only in the developer's environment.
+
+Because it adds the token to whatever it forwards, it answers programs on this machine only, not
+pages in the developer's browser (``request_refusal``): a Host that is not a loopback name (a
+page whose domain was re-pointed at 127.0.0.1, "DNS rebinding") and any request a browser made
+(an ``Origin`` header, or the ``Sec-Fetch-*`` headers browsers add) get 403 and nothing is
+forwarded, unless the page's origin was allowed (``OBJSTORE_SIDECAR_ALLOW_ORIGINS`` or
+``--allow-origin``). Node's own ``fetch`` sends ``Sec-Fetch-Mode: cors`` and nothing else of
+these, which Replit's Node library does for the default bucket, so that alone is let through.
 """
 
 import http.client
@@ -12,7 +20,7 @@ import json
 import logging
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,11 +47,29 @@ class ConfigError(Exception):
     pass
 
 
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+# Headers that only browsers send. Node's fetch (undici) adds ``Sec-Fetch-Mode: cors`` on its
+# own, without the others, so that header counts only with another value.
+BROWSER_HEADERS = ("origin", "sec-fetch-site", "sec-fetch-dest", "sec-fetch-user")
+NODE_FETCH_MODE = "cors"
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """``OBJSTORE_SIDECAR_ALLOW_ORIGINS``: comma-separated origins, as browsers send them."""
+    return tuple(normalize_origin(item) for item in text.split(",") if item.strip())
+
+
+def normalize_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
 @dataclass
 class SidecarConfig:
     server: str
     token: str
     default_bucket: str
+    # Browser origins allowed to use the sidecar (each gets CORS headers); none by default.
+    allow_origins: tuple[str, ...] = field(default=())
 
     @property
     def upstream(self) -> tuple[str, str, int]:
@@ -69,7 +95,12 @@ def default_bucket_from_replit_file(path: Path) -> str:
 
 
 def load_config(
-    *, server: str | None, token: str | None, bucket: str | None, replit_file: Path
+    *,
+    server: str | None,
+    token: str | None,
+    bucket: str | None,
+    replit_file: Path,
+    allow_origins: list[str] | tuple[str, ...] = (),
 ) -> SidecarConfig:
     server = server or os.environ.get("OBJSTORE_URL", "http://127.0.0.1:8000")
     token = token or os.environ.get("OBJSTORE_TOKEN", "")
@@ -82,7 +113,14 @@ def load_config(
         or os.environ.get("OBJSTORE_DEFAULT_BUCKET")
         or default_bucket_from_replit_file(replit_file)
     )
-    config = SidecarConfig(server=server.rstrip("/"), token=token, default_bucket=bucket)
+    origins = parse_origins(os.environ.get("OBJSTORE_SIDECAR_ALLOW_ORIGINS", ""))
+    origins += tuple(normalize_origin(origin) for origin in allow_origins if origin.strip())
+    config = SidecarConfig(
+        server=server.rstrip("/"),
+        token=token,
+        default_bucket=bucket,
+        allow_origins=tuple(dict.fromkeys(origins)),
+    )
     _ = config.upstream  # validate now, not on the first request
     return config
 
@@ -119,8 +157,57 @@ class _ChunkedReader:
         return data
 
 
-def make_handler(config: SidecarConfig):
+def host_is_loopback(host_header: str | None, extra: frozenset[str] = frozenset()) -> bool:
+    """Whether a Host header names this machine's loopback (``127.0.0.1``, ``localhost``,
+    ``[::1]``, with or without a port), or one of ``extra`` (the address the sidecar was told
+    to listen on)."""
+    if not host_header:
+        return False
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        name, bracket, rest = host.partition("]")
+        name += bracket
+    else:
+        name, _, rest = host.partition(":")
+        rest = ":" + rest if rest else ""
+    if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+        return False
+    return name in LOOPBACK_HOSTS or name in extra
+
+
+def request_refusal(
+    headers, allow_origins: tuple[str, ...] = (), extra_hosts: frozenset[str] = frozenset()
+) -> str | None:
+    """Why a request must not reach the sidecar's credentials or be forwarded, or None."""
+    if not host_is_loopback(headers.get("Host"), extra_hosts):
+        return (
+            f"objstore sidecar: refused a request for Host {headers.get('Host')!r}; it answers "
+            "only 127.0.0.1, localhost or [::1] (a web page may have pointed its own domain here)."
+        )
+    origin = headers.get("Origin")
+    if origin is not None and normalize_origin(origin) in allow_origins:
+        return None
+    mode = (headers.get("Sec-Fetch-Mode") or "").strip().lower()
+    browser = [name for name in BROWSER_HEADERS if headers.get(name) is not None]
+    if mode and mode != NODE_FETCH_MODE:
+        browser.append("sec-fetch-mode")
+    if browser:
+        return (
+            "objstore sidecar: refused a request from a web browser "
+            f"({', '.join(sorted(browser))}); it serves programs on this machine only. To let a "
+            "page use it, allow its origin with OBJSTORE_SIDECAR_ALLOW_ORIGINS or "
+            "--allow-origin."
+        )
+    return None
+
+
+def make_handler(config: SidecarConfig, listen_host: str = "127.0.0.1"):
     scheme, host, port = config.upstream
+    listen = listen_host.strip().lower()
+    if ":" in listen and not listen.startswith("["):
+        listen = f"[{listen}]"
+    # An address given with --host is a name for this sidecar too (not the wildcard ones).
+    extra_hosts = frozenset() if listen in ("0.0.0.0", "[::]", "") else frozenset({listen})
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -145,7 +232,49 @@ def make_handler(config: SidecarConfig):
                     break
                 length -= len(data)
 
+        def end_headers(self) -> None:
+            origin = self.headers.get("Origin")
+            if origin is not None and normalize_origin(origin) in config.allow_origins:
+                self.send_header("Access-Control-Allow-Origin", origin)
+                self.send_header("Access-Control-Expose-Headers", "*")
+                self.send_header("Vary", "Origin")
+            super().end_headers()
+
+        def _refuse(self, reason: str) -> None:
+            logger.warning("%s %s %s", self.command, self.path, reason)
+            # The body is neither read nor forwarded; the connection ends with this answer.
+            self.close_connection = True
+            data = json.dumps({"error": {"code": 403, "message": reason}}).encode()
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def do_OPTIONS(self) -> None:
+            """CORS preflight, answered only for an allowed origin."""
+            origin = self.headers.get("Origin")
+            reason = request_refusal(self.headers, config.allow_origins, extra_hosts)
+            if reason or origin is None:
+                self._refuse(reason or "objstore sidecar: OPTIONS is only a CORS preflight.")
+                return
+            self._discard_body()
+            self.send_response(204)
+            self.send_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD")
+            requested = self.headers.get("Access-Control-Request-Headers")
+            if requested:
+                self.send_header("Access-Control-Allow-Headers", requested)
+            self.send_header("Access-Control-Max-Age", "600")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def _handle(self) -> None:
+            reason = request_refusal(self.headers, config.allow_origins, extra_hosts)
+            if reason:
+                self._refuse(reason)
+                return
             path = self.path.split("?", 1)[0]
             if self.command == "GET" and path == "/credential":
                 self._send_json(200, {"access_token": config.token})
@@ -265,6 +394,6 @@ def make_handler(config: SidecarConfig):
 def make_server(
     config: SidecarConfig, host: str = "127.0.0.1", port: int = 1106
 ) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(config))
+    server = ThreadingHTTPServer((host, port), make_handler(config, listen_host=host))
     server.daemon_threads = True
     return server

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from buckets import quotas
 from buckets.models import Bucket
 
 from . import services
@@ -101,6 +102,7 @@ def session_start(
     if expected_size is not None and expected_size > settings.OBJSTORE_MAX_OBJECT_SIZE:
         raise services.ObjectTooLarge(settings.OBJSTORE_MAX_OBJECT_SIZE)
     services.check_free_space(expected_size or 0)
+    quotas.check_bytes(bucket, expected_size or 0)
     # Fail early, as GCS does; the same preconditions are checked again when the upload ends.
     preconditions.check(Object.objects.filter(bucket=bucket, name=name).first())
     key = services.new_blob_key(bucket)
@@ -260,6 +262,7 @@ def session_append(
         if offset > session.received:
             raise OffsetMismatch(session.received, offset)
         services.check_free_space(length or 0)
+        quotas.check_bytes(session.bucket, (length or 0) - (session.received - offset))
         chunk = _ChunkReader(session, offset, stream, length)
         handle.seek(session.received)
         try:
@@ -297,6 +300,7 @@ def _append_part(
         return session
     if offset > session.received:
         raise OffsetMismatch(session.received, offset)
+    quotas.check_bytes(session.bucket, (length or 0) - (session.received - offset))
     chunk = _ChunkReader(session, offset, stream, length)
     part = f"{session.blob_key}.part-{secrets.token_hex(6)}"
     store = blobs()
@@ -441,6 +445,7 @@ def _commit_session(
                     crc32c=crc32c,
                     attributes=ObjectAttributes(**session.attributes),
                     preconditions=Preconditions(**session.preconditions),
+                    counted_bytes=session.received,
                 )
                 UploadSession.objects.filter(pk=session.pk).update(
                     completed_generation=done.generation, parts=[]

@@ -21,6 +21,7 @@ from buckets.models import Bucket
 
 from . import services
 from .listing import InvalidPageToken
+from .middleware import TOO_LARGE_FLAG
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,9 @@ def object_upload(request: HttpRequest, bucket_id: str) -> HttpResponse:
         if not services.is_disk_full(exc):
             raise
         return _upload_failed(request, bucket, wants_json, 507, services.DISK_FULL)
+    if getattr(request, TOO_LARGE_FLAG, False):
+        error = _too_large_message(settings.OBJSTORE_MAX_OBJECT_SIZE)
+        return _upload_failed(request, bucket, wants_json, 413, error)
     if not files:
         error = "Choose at least one file to upload."
         if wants_json:
@@ -178,6 +182,9 @@ def object_upload(request: HttpRequest, bucket_id: str) -> HttpResponse:
             results.append({"name": name, "error": _too_large_message(exc.limit)})
         except services.InsufficientStorage as exc:
             status = 507
+            results.append({"name": name, "error": str(exc)})
+        except services.QuotaExceeded as exc:
+            status = 403
             results.append({"name": name, "error": str(exc)})
         else:
             results.append({"name": obj.name, "size": obj.size})
@@ -209,7 +216,11 @@ def _upload_failed(
 
 def _uploaded_content_type(declared: str | None, name: str) -> str:
     if declared and declared != "application/octet-stream":
-        return declared
+        try:
+            services.validate_header_fields(content_type=declared)
+            return declared
+        except services.InvalidAttribute:
+            pass  # what the browser sent is no header value: guess from the name instead
     return services.guess_content_type(name)
 
 
@@ -228,6 +239,9 @@ def folder_create(request: HttpRequest, bucket_id: str) -> HttpResponse:
         return _done(request, bucket, prefix, status=400)
     try:
         services.folder_create(bucket=bucket, prefix=f"{prefix}{folder}/")
+    except services.QuotaExceeded as exc:
+        messages.error(request, str(exc))
+        return _done(request, bucket, prefix, status=403)
     except services.InvalidObjectName as exc:
         messages.error(request, " ".join(exc.messages))
         return _done(request, bucket, prefix, status=400)

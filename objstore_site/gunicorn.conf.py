@@ -10,6 +10,8 @@ from ~15 % to ~12 % of a small API call's CPU).
 import multiprocessing
 import os
 
+from gunicorn import glogging
+
 bind = os.environ.get("OBJSTORE_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count())))
@@ -27,7 +29,61 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # log, objstore.requests, already has method, path, status, bytes and duration).
 _access_log = os.environ.get("OBJSTORE_ACCESS_LOG", "-")
 accesslog = None if _access_log in ("", "off") else _access_log
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# The path as the client sent it (still percent-encoded, without the query string, which may
+# carry names), not the decoded one: a name like "x%0a10.0.0.5 ..." must not forge a line.
+access_log_format = '%(h)s "%(m)s %(raw_path)s" %(s)s %(B)s %(M)sms'
+
+
+def _escaped(value):
+    """``value`` with nothing that could end a log line or a quoted field, or drive a terminal:
+    backslash escapes (``\\n``, ``\\x1b``, ``\\"``) for control, format and separator characters,
+    quotes and backslashes; ordinary text, non-ASCII letters included, stays as it is."""
+    if not isinstance(value, str):
+        return value
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return value
+    return "".join(
+        char if char.isprintable() and char not in '"\\' else _escape_char(char) for char in value
+    )
+
+
+def _escape_char(char: str) -> str:
+    if char in '"\\':
+        return "\\" + char
+    return char.encode("unicode_escape").decode("ascii")
+
+
+class _EscapedAtoms(glogging.SafeAtoms):
+    """gunicorn's atoms, each escaped when the format uses it (gunicorn itself escapes only
+    double quotes, so a decoded CR or LF, from the path or any header, would start a new line)."""
+
+    def __init__(self, atoms):
+        dict.__init__(self, atoms)
+
+    def __getitem__(self, key):
+        return _escaped(super().__getitem__(key))
+
+
+class AccessLogger(glogging.Logger):
+    atoms_wrapper_class = _EscapedAtoms
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["raw_path"] = environ.get("RAW_URI", "").split("?", 1)[0] or "-"
+        return atoms
+
+
+logger_class = AccessLogger
+
+# gunicorn's control socket (for its gunicornc tool) defaults to one path per user account,
+# $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl: a second instance would take it
+# over from the first, and whichever stops first would delete it. objstore does not use it, so
+# it is off unless OBJSTORE_CONTROL_SOCKET names a path of this instance's own.
+_control_socket = os.environ.get("OBJSTORE_CONTROL_SOCKET", "").strip()
+if _control_socket in ("", "off"):
+    control_socket_disable = True
+else:
+    control_socket = _control_socket
 # sendfile stays on (gunicorn's default): downloads from local disk leave through the kernel.
 
 

@@ -29,6 +29,7 @@ SKIPPED_FOR_API = frozenset(
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
         "django_htmx.middleware.HtmxMiddleware",
+        "objects.middleware.UploadGuardMiddleware",  # pane uploads; API calls have tokens
     }
 )
 

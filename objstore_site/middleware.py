@@ -1,10 +1,12 @@
-"""One log line per request: method, path, status, bytes sent, duration and remote address."""
+"""One log line per request (method, path, status, bytes sent, duration, remote address), and
+the security headers of the pane's and the admin's HTML pages."""
 
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote
 
+from django.conf import settings
 from django.http import (
     FileResponse,
     HttpRequest,
@@ -27,15 +29,18 @@ class RequestLogMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
+        # Server-Timing lets a browser's devtools (and python -m benchmarks) see how long the
+        # server itself took, apart from the network and the client. It also tells anyone how
+        # long each request took (a timing oracle), so production mode leaves it off by default.
+        self.server_timing = settings.OBJSTORE_SERVER_TIMING
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
         response = self.get_response(request)
         if not response.streaming:
-            # Server-Timing lets a browser's devtools (and python -m benchmarks) see how long
-            # the server itself took, apart from the network and the client.
-            elapsed = (time.perf_counter() - started) * 1000
-            response["Server-Timing"] = f"app;dur={elapsed:.1f}"
+            if self.server_timing:
+                elapsed = (time.perf_counter() - started) * 1000
+                response["Server-Timing"] = f"app;dur={elapsed:.1f}"
             self._log(request, response, started, _content_length(response))
             return response
 
@@ -79,17 +84,20 @@ class RequestLogMiddleware:
         duration_ms = (time.perf_counter() - started) * 1000
         # Percent-encoded, as on the wire: an object name can neither break the line nor forge one.
         path = quote(request.path, safe="/:@!$&'()*+,;=")
-        remote_addr = request.META.get("REMOTE_ADDR") or "-"
+        # gunicorn only lets tokens through as methods and takes the address from the socket;
+        # another server might not, so these are encoded the same way (a no-op for sane values).
+        method = quote(request.method or "-", safe="")
+        remote_addr = quote(request.META.get("REMOTE_ADDR") or "-", safe=":[]")
         logger.info(
             "%s %s %s %s %.1fms %s",
-            request.method,
+            method,
             path,
             response.status_code,
             size,
             duration_ms,
             remote_addr,
             extra={
-                "method": request.method,
+                "method": method,
                 "path": path,
                 "status": response.status_code,
                 "bytes": size,
@@ -103,3 +111,40 @@ def _content_length(response: HttpResponseBase) -> str:
     if length := response.headers.get("Content-Length"):
         return length
     return str(len(response.content)) if isinstance(response, HttpResponse) else "-"
+
+
+# The pane's and the admin's pages run their own static scripts and stylesheets only: no inline
+# script, no inline style, no plugin, no framing, forms post back to this site.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """A Content-Security-Policy on every HTML page, and ``Cache-Control: no-store`` on those
+    shown to a signed-in user (the tokens page shows a secret once; no page should outlive the
+    session in a shared browser's cache or a proxy).
+
+    A response that sets its own policy or caching keeps it: downloads (a sandboxing CSP and
+    their own Cache-Control), the admin's ``never_cache`` pages. API responses are JSON, or
+    downloads, and carry no signed-in user, so this leaves them alone.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        # Django's own debug pages (DEBUG=true only) style and script themselves inline.
+        self.debug = settings.DEBUG
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        if "Content-Security-Policy" not in response and not (
+            self.debug and response.status_code in (404, 500)
+        ):
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store"
+        return response

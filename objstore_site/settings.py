@@ -108,11 +108,15 @@ MIDDLEWARE = [
     # First, so that its log line covers redirects, static files and every other middleware.
     "objstore_site.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The CSP of HTML pages, and no-store on those shown to a signed-in user.
+    "objstore_site.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before CSRF's process_view parses a multipart body: sign-in and size first.
+    "objects.middleware.UploadGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -264,8 +268,32 @@ OBJSTORE_MIN_FREE_BYTES = envint("OBJSTORE_MIN_FREE_BYTES", 256 * 1024**2)
 # Seconds a replaced or deleted object's bytes are kept for downloads still reading them
 # (objects/retirement.py): local disk needs none, cloud backends read blobs in ranges.
 OBJSTORE_DELETE_GRACE = envint("OBJSTORE_DELETE_GRACE", 0 if OBJSTORE_STORAGE == "file" else 3600)
+# Most time one listing page may spend scanning names a matchGlob rejects, in milliseconds; past
+# it the page ends early, with a token to go on from.
+OBJSTORE_LIST_BUDGET_MS = envint("OBJSTORE_LIST_BUDGET_MS", 2000)
+# Bytes each user's buckets may hold in all (objects and unfinished uploads), unless the admin
+# gives the user a quota of their own; 0: unlimited. Buckets may also have an object limit.
+OBJSTORE_USER_QUOTA_BYTES = envint("OBJSTORE_USER_QUOTA_BYTES", 0)
 # Rows per page in the pane's listing.
 OBJSTORE_PAGE_SIZE = envint("OBJSTORE_PAGE_SIZE", 100)
+# Sign-in throttling (buckets/throttle.py), shared by all workers through the database: this many
+# wrong passwords for one username, or from one address, within OBJSTORE_LOGIN_LOCKOUT seconds
+# refuse its sign-ins for that long; password hashing runs in at most
+# OBJSTORE_LOGIN_CONCURRENT_CHECKS threads per process, the others wait OBJSTORE_LOGIN_CHECK_WAIT
+# seconds at most. OBJSTORE_LOGIN_TRUSTED_PROXIES: proxies in front that append the client's
+# address to X-Forwarded-For (0: the address is REMOTE_ADDR).
+OBJSTORE_LOGIN_MAX_FAILURES = envint("OBJSTORE_LOGIN_MAX_FAILURES", 5)
+OBJSTORE_LOGIN_MAX_FAILURES_PER_ADDRESS = envint("OBJSTORE_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
+OBJSTORE_LOGIN_LOCKOUT = envint("OBJSTORE_LOGIN_LOCKOUT", 900)
+OBJSTORE_LOGIN_CONCURRENT_CHECKS = envint("OBJSTORE_LOGIN_CONCURRENT_CHECKS", 1)
+OBJSTORE_LOGIN_CHECK_WAIT = envint("OBJSTORE_LOGIN_CHECK_WAIT", 5)
+OBJSTORE_LOGIN_TRUSTED_PROXIES = envint("OBJSTORE_LOGIN_TRUSTED_PROXIES", 0)
+# A Server-Timing header (the server's own time) on every response; it also tells any client
+# how long the server took, so production mode leaves it off unless asked (the benchmarks do).
+OBJSTORE_SERVER_TIMING = envbool("OBJSTORE_SERVER_TIMING", not OBJSTORE_PRODUCTION)
+# Seconds each worker reuses the outcome of /healthz's storage probe (a write, a read and a
+# delete), so that a flood of health checks costs at most one probe per worker per interval.
+OBJSTORE_HEALTH_CACHE_SECONDS = envint("OBJSTORE_HEALTH_CACHE_SECONDS", 10)
 
 # The pane uploads one file per request; a form posted without JavaScript may carry a folder.
 DATA_UPLOAD_MAX_NUMBER_FILES = envint("DATA_UPLOAD_MAX_NUMBER_FILES", 1000)

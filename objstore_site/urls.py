@@ -4,15 +4,23 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from buckets import token_views
+from buckets.throttle import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
 from objects.api.views import api
 from objstore_site.health import healthz
+
+# Both sign-in forms are throttled per account and per address (buckets/throttle.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # The GCS JSON API, under the path prefixes the client libraries use (GCS_API.md §3).
     re_path(r"^(?:storage/v1/|upload/storage/v1/|download/storage/v1/)?b(?:/.*)?$", api),
     path("", RedirectView.as_view(pattern_name="bucket_list", permanent=False)),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("tokens/", token_views.token_list, name="token_list"),

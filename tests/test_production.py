@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import reverse
 
 from objects import services
+from objstore_site import health
 from objstore_site.middleware import RequestLogMiddleware
 
 from .conftest import TEST_STORAGE, put, stored_blobs
@@ -41,6 +42,8 @@ CONTROLLED = (
     "WHITENOISE_USE_FINDERS",
     "OBJSTORE_STATIC_MANIFEST",
     "OBJSTORE_STORAGE",
+    "OBJSTORE_SERVER_TIMING",
+    "OBJSTORE_HEALTH_CACHE_SECONDS",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # tests/conftest.py sets it; check --deploy rightly refuses it
 )
 
@@ -82,6 +85,8 @@ def settings_with(tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
         "'SECURE_HSTS_INCLUDE_SUBDOMAINS': getattr(s, 'SECURE_HSTS_INCLUDE_SUBDOMAINS', False),"
         "'SECURE_REDIRECT_EXEMPT': s.SECURE_REDIRECT_EXEMPT,"
         "'staticfiles': s.STORAGES['staticfiles']['BACKEND'],"
+        "'OBJSTORE_SERVER_TIMING': s.OBJSTORE_SERVER_TIMING,"
+        "'OBJSTORE_HEALTH_CACHE_SECONDS': s.OBJSTORE_HEALTH_CACHE_SECONDS,"
         "'WHITENOISE_USE_FINDERS': s.WHITENOISE_USE_FINDERS}))"
     )
     result = run(tmp_path, ["-c", script], env)
@@ -133,6 +138,15 @@ def test_production_mode_serves_collected_files_over_https_only(tmp_path):
     assert values["SECURE_HSTS_SECONDS"] == 31536000
     assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
     assert values["SECURE_REDIRECT_EXEMPT"] == [r"^healthz$"]
+    assert values["OBJSTORE_SERVER_TIMING"] is False  # tells every client the server's time
+    assert values["OBJSTORE_HEALTH_CACHE_SECONDS"] == 10
+
+
+def test_server_timing_can_be_turned_on_in_production_and_off_without(tmp_path):
+    on = settings_with(tmp_path, {**production_env(), "OBJSTORE_SERVER_TIMING": "true"})
+    assert on["OBJSTORE_SERVER_TIMING"] is True
+    off = settings_with(tmp_path, {"OBJSTORE_SERVER_TIMING": "false"})
+    assert off["OBJSTORE_SERVER_TIMING"] is False
 
 
 def test_the_redirect_and_hsts_are_configurable(tmp_path):
@@ -155,9 +169,19 @@ def test_without_production_mode_the_local_defaults_stay(tmp_path):
     assert values["SECURE_HSTS_SECONDS"] == 0
     assert values["staticfiles"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
     assert values["WHITENOISE_USE_FINDERS"] is True
+    assert values["OBJSTORE_SERVER_TIMING"] is True
 
 
 # ---- /healthz ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fresh_health_probe():
+    """/healthz keeps its storage probe's outcome for a few seconds per process: each test here
+    sees a probe of its own (tests/test_hardening.py tests the keeping)."""
+    health.storage_probe.forget()
+    yield
+    health.storage_probe.forget()
 
 
 def test_healthz_reports_ok_when_database_and_storage_work(client, db):
@@ -307,9 +331,10 @@ def test_a_path_is_logged_percent_encoded_on_one_line(rf, caplog):
     assert line.path == "/b/x/o/a%0Afake%20200%20line"
 
 
-def test_responses_say_how_long_the_server_took(alice_client, bucket):
+def test_responses_say_how_long_the_server_took(alice_client, bucket, settings):
     import re
 
+    settings.OBJSTORE_SERVER_TIMING = True  # the default outside production mode
     response = alice_client.get(reverse("bucket_settings", args=[bucket.bucket_id]))
     assert re.fullmatch(r"app;dur=\d+\.\d", response["Server-Timing"])
 

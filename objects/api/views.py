@@ -9,7 +9,6 @@ service exceptions to GCS's error envelope.
 import json
 import logging
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -35,6 +34,7 @@ from objstore_site.db import get_row
 
 from .. import services, uploads
 from ..glob import InvalidGlob
+from ..gzip_stream import NotGzip, gunzip_chunks
 from ..listing import MAX_RESULTS, InvalidPageToken
 from ..models import Object
 from ..names import InvalidObjectName
@@ -85,7 +85,7 @@ class Call:
             return {}
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested beyond Python's stack
             raise errors.bad_request("The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise errors.bad_request("The request body must be a JSON object.")
@@ -376,14 +376,30 @@ class _RangeFile:
         self._handle.close()
 
 
-def _gunzipped(handle: Any) -> Iterator[bytes]:
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _gunzipped(obj: Object) -> Iterator[bytes] | None:
+    """The object's bytes decompressed, or None when they are not gzip at all (served as
+    stored then). A stream that breaks later ends the response without its last chunk, so the
+    client sees an error instead of a short body."""
+    handle = services.object_open(obj)
+    chunks = gunzip_chunks(handle)
     try:
-        while data := handle.read(services.CHUNK_SIZE):
-            yield decompressor.decompress(data)
-        yield decompressor.flush()
-    finally:
+        first = next(chunks, b"")
+    except NotGzip:
         handle.close()
+        return None
+
+    def rest() -> Iterator[bytes]:
+        try:
+            yield first
+            try:
+                yield from chunks
+            except NotGzip:
+                logger.warning("%s/%s: the stored gzip stream is damaged", obj.bucket_id, obj.name)
+                raise
+        finally:
+            handle.close()
+
+    return rest()
 
 
 def _download(call: Call, obj: Object) -> HttpResponse:
@@ -405,13 +421,16 @@ def _download(call: Call, obj: Object) -> HttpResponse:
     }
     if obj.content_encoding == "gzip" and "gzip" not in request.headers.get("Accept-Encoding", ""):
         # A client that cannot gunzip gets the decoded bytes (no length or hash: they differ).
-        del headers["X-Goog-Hash"]
-        handle = services.object_open(obj)
-        response = StreamingHttpResponse(_gunzipped(handle), content_type=obj.content_type)
-        for name, value in headers.items():
-            response[name] = value
-        return response
-    if obj.content_encoding:
+        decoded = _gunzipped(obj)
+        if decoded is not None:
+            del headers["X-Goog-Hash"]
+            response = StreamingHttpResponse(decoded, content_type=obj.content_type)
+            for name, value in headers.items():
+                response[name] = value
+            return response
+        # Not gzip after all: the bytes as stored, not labelled as gzip.
+        headers["X-Goog-Stored-Content-Encoding"] = "identity"
+    elif obj.content_encoding:
         headers["Content-Encoding"] = obj.content_encoding
 
     status, start, length = 200, 0, obj.size
@@ -524,7 +543,7 @@ def _multipart_upload(call: Call, found: Bucket, content_type: str) -> HttpRespo
         raw = metadata_part.read_all(_MAX_JSON_BODY)
         try:
             resource = json.loads(raw) if raw.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             raise errors.bad_request("The metadata part is not valid JSON.") from None
         if not isinstance(resource, dict):
             raise errors.bad_request("The metadata part must be a JSON object.")
@@ -734,6 +753,8 @@ def object_compose(call: Call, bucket: str, object: str) -> HttpResponse:
         if not isinstance(item, dict) or not item.get("name"):
             raise errors.bad_request("Each source object needs a name.")
         conditions = item.get("objectPreconditions") or {}
+        if not isinstance(conditions, dict):
+            raise errors.bad_request("objectPreconditions must be an object.")
         try:
             sources.append(
                 services.ComposeSource(
@@ -869,6 +890,8 @@ def api(request: HttpRequest) -> HttpResponse:
         response = errors.not_found("No such upload session.").response()
     except services.InsufficientStorage as exc:
         response = ApiError(507, str(exc), "insufficientStorage").response()
+    except services.QuotaExceeded as exc:
+        response = ApiError(403, str(exc), "quotaExceeded").response()
     except services.BlobMissing as exc:
         logger.error("%s (objstore_check finds such objects)", exc)
         response = ApiError(500, str(exc), "backendError").response()

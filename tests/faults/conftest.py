@@ -10,12 +10,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from objects.maintenance import check_objects
 
-# The API's fixtures (a gunicorn server sharing the test database and blobs, a token, clients).
 from ..api import conftest as api_fixtures
+
+# The API's fixtures (a gunicorn server sharing the test database and blobs, a token, clients).
+from ..api.conftest import TimeoutSession
 from ..conftest import PASSWORD
 
 api, blob_dir, db, gcs, server, token = (
@@ -96,7 +97,7 @@ def pane_login(server, user, settings) -> tuple[str, str]:
     user.set_password(PASSWORD)
     user.save()
     username = user.username
-    browser = requests.Session()
+    browser = TimeoutSession()
     login = f"{server.url}/accounts/login/"
     browser.get(login, timeout=30)
     csrf = browser.cookies["csrftoken"]

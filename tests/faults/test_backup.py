@@ -21,6 +21,7 @@ from django.db import connection
 
 from objects import backup
 
+from ..api.conftest import TimeoutSession
 from .conftest import assert_store_consistent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +69,7 @@ class WriteLoad:
         self.threads = [threading.Thread(target=self._run, args=(n,)) for n in range(LOADERS)]
 
     def client(self) -> requests.Session:
-        session = requests.Session()
+        session = TimeoutSession()
         session.headers["Authorization"] = f"Bearer {self.token}"
         return session
 

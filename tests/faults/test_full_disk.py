@@ -11,7 +11,7 @@ import sys
 import pytest
 import requests
 
-from ..api.conftest import ROOT, start_server, stop_server
+from ..api.conftest import ROOT, TimeoutSession, start_server, stop_server
 from ..conftest import TEST_STORAGE
 
 MiB = 1024 * 1024
@@ -65,7 +65,7 @@ def test_a_full_disk_refuses_uploads_keeps_deletes_and_recovers(small_disk, tmp_
     bucket_id, token = made.stdout.decode().split()[-2:]
     server = start_server(tmp_path, data / "blobs", env)
     try:
-        client = requests.Session()
+        client = TimeoutSession()
         client.headers["Authorization"] = f"Bearer {token}"
         upload = f"{server.url}/upload/storage/v1/b/{bucket_id}/o"
         objects = f"{server.url}/storage/v1/b/{bucket_id}/o"

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from ..api.conftest import stop_server
+from ..api.conftest import TimeoutSession, stop_server
 from .conftest import assert_store_consistent, own_server
 
 WRITERS, READERS, SECONDS = 16, 4, 4
@@ -36,7 +36,7 @@ def test_downloads_during_overwrites_never_fail(busy_server, token, bucket):
     downloads = writes = 0
 
     def session() -> requests.Session:
-        client = requests.Session()
+        client = TimeoutSession()
         client.headers["Authorization"] = f"Bearer {token}"
         return client
 

@@ -10,6 +10,7 @@ import requests
 
 from objects import services
 
+from ..api.conftest import TimeoutSession
 from .conftest import assert_store_consistent, md5
 
 ROUNDS = 10
@@ -55,7 +56,7 @@ def _download(api, bucket, name: str) -> requests.Response:
 def _clients(server, token, count: int) -> list[requests.Session]:
     sessions = []
     for _ in range(count):
-        session = requests.Session()
+        session = TimeoutSession()
         session.headers["Authorization"] = f"Bearer {token}"
         sessions.append(session)
     return sessions

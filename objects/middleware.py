@@ -1,0 +1,102 @@
+"""Pane uploads: who may send a body, and how much of it reaches the disk.
+
+Django parses a multipart body the first time anything reads ``request.POST`` or
+``request.FILES``, spooling every file above 2.5 MB to ``FILE_UPLOAD_TEMP_DIR``; and the CSRF
+middleware reads ``request.POST`` before any view runs. So an anonymous client with the login
+page's CSRF cookie could make the server write a whole body to disk, and a signed-in upload
+only met ``OBJSTORE_MAX_OBJECT_SIZE`` once all of it was there. This middleware runs before that
+(its ``__call__`` precedes every middleware's ``process_view``, CSRF's included):
+
+* an upload from someone not signed in is answered without reading its body (403 for the
+  pane's script, which asks for JSON; a redirect to the login page otherwise); on any other
+  page, an anonymous multipart body may carry form fields but no file is ever written;
+* a body that cannot fit in the free-space reserve is refused at once (507);
+* files are received through a handler that stops reading the body the moment one file passes
+  ``OBJSTORE_MAX_OBJECT_SIZE`` (the view then answers 413).
+"""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
+
+from objstore_site.bodies import stop_reading
+
+from . import services
+
+TOO_LARGE_FLAG = "objstore_upload_too_large"
+
+
+class SizeLimitHandler(FileUploadHandler):
+    """First in the handler chain: counts each file's bytes and ends the upload past the limit."""
+
+    def new_file(self, *args, **kwargs) -> None:
+        super().new_file(*args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > settings.OBJSTORE_MAX_OBJECT_SIZE:
+            setattr(self.request, TOO_LARGE_FLAG, True)
+            # The rest of the body is never read: the connection closes after the answer.
+            stop_reading(self.request.META.get("gunicorn.socket"))
+            raise StopUpload(connection_reset=True)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+class NoFilesHandler(FileUploadHandler):
+    """For anonymous requests outside the upload view: a file part ends the upload."""
+
+    def new_file(self, *args, **kwargs) -> None:
+        raise StopUpload(connection_reset=True)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+def _is_upload(request: HttpRequest) -> bool:
+    try:
+        return resolve(request.path_info).url_name == "object_upload"
+    except Resolver404:
+        return False
+
+
+class UploadGuardMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            if not request.user.is_authenticated and not _is_upload(request):
+                # Other pages (login, health) answer as they do; no file reaches the disk.
+                request.upload_handlers = [NoFilesHandler(request)]
+                return self.get_response(request)
+            refused = self._refuse(request)
+            if refused is not None:
+                stop_reading(request.META.get("gunicorn.socket"))
+                return refused
+            request.upload_handlers.insert(0, SizeLimitHandler(request))
+        return self.get_response(request)
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        if not request.user.is_authenticated:
+            if wants_json:
+                return JsonResponse({"error": "Sign in to upload files."}, status=403)
+            return redirect_to_login(request.get_full_path())
+        try:
+            services.check_free_space(int(request.META.get("CONTENT_LENGTH") or 0))
+        except (services.InsufficientStorage, ValueError) as exc:
+            if wants_json:
+                return JsonResponse({"error": str(exc)}, status=507)
+            return HttpResponse(str(exc), status=507, content_type="text/plain; charset=utf-8")
+        return None
