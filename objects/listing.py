@@ -48,9 +48,17 @@ def _decode_token(token: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidPageToken("The page token is not valid.") from None
     kind, sep, name = raw.partition(":")
-    if not sep or kind not in {"o", "p"}:
+    if not sep or kind not in {"o", "p"} or "\x00" in name:
         raise InvalidPageToken("The page token is not valid.")
     return kind, name
+
+
+def _without_nul(bound: str) -> str:
+    """The same bound for names, which never hold NUL (names.py), without the NUL that
+    PostgreSQL cannot store or compare: from the first NUL on, ``a\0b`` sorts exactly like
+    ``a\1`` among such names (as a lower bound inclusive, as an upper bound exclusive)."""
+    cut = bound.find("\x00")
+    return bound if cut < 0 else bound[:cut] + "\x01"
 
 
 @dataclass
@@ -84,6 +92,9 @@ def objects_list(
     """
     max_results = max(1, min(max_results, MAX_RESULTS))
     matches = compile_glob(match_glob) if match_glob else None
+    if "\x00" in prefix:
+        return ListPage()  # no name holds a NUL, so none starts with this prefix
+    start_offset, end_offset = _without_nul(start_offset), _without_nul(end_offset)
 
     lower = _Bound(prefix, inclusive=True)
     if start_offset:

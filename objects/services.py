@@ -393,6 +393,8 @@ def validate_metadata(metadata: dict) -> None:
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
             raise InvalidAttribute("Custom metadata keys must be non-empty strings.")
+        if "\x00" in key or "\x00" in str(value):
+            raise InvalidAttribute("Custom metadata must not contain NUL characters.")
         size += len(key.encode()) + len(str(value).encode())
     if size > METADATA_LIMIT:
         raise InvalidAttribute(f"Custom metadata is larger than {METADATA_LIMIT} bytes.")
@@ -452,6 +454,8 @@ def object_upload(
 
 
 def _find(bucket: Bucket, name: str, *, for_update: bool = False) -> Object | None:
+    if "\x00" in name:  # no object has one (names.py), and PostgreSQL cannot even compare it
+        return None
     obj = get_row(Object, bucket_id=bucket.pk, name=name, for_update=for_update)
     if obj is not None:
         obj.bucket = bucket  # spares a query for obj.bucket
@@ -651,6 +655,8 @@ _EMPTY = _Empty()
 
 def _objects_under(bucket: Bucket, prefix: str) -> QuerySet[Object]:
     """Objects whose name starts with ``prefix``, as one range scan of the (bucket, name) index."""
+    if "\x00" in prefix:  # no name holds a NUL; PostgreSQL cannot compare one
+        return Object.objects.none()
     rows = Object.objects.filter(bucket=bucket)
     if prefix:
         rows = rows.filter(name__gte=prefix)

@@ -144,6 +144,10 @@ def _metadata_map(value: Any, field: str) -> dict:
         return {}
     if not isinstance(value, dict):
         raise errors.bad_request(f"{field} must be an object.")
+    for key, item in value.items():
+        # JSON columns cannot hold NUL on PostgreSQL, and GCS refuses it in headers anyway.
+        if "\x00" in key or (item is not None and "\x00" in str(item)):
+            raise errors.bad_request(f"{field} must not contain NUL characters.")
     return value
 
 

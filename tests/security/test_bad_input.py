@@ -119,3 +119,62 @@ def test_compose_with_malformed_preconditions_is_a_400(api_client, bucket, condi
         content_type="application/json",
     )
     _assert_400(response)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"prefix": "\x00"},
+        {"prefix": "a\x00", "delimiter": "/"},
+        {"startOffset": "a\x00b"},
+        {"endOffset": "b\x00"},
+        {"matchGlob": "\x00*"},
+    ],
+)
+def test_nul_in_listing_parameters_is_answered_not_a_500(api_client, bucket, params):
+    for name in ("a", "a\x01", "b", "b/c"):
+        put(bucket, name)
+    response = api_client.get(f"/storage/v1/b/{bucket.bucket_id}/o", params)
+    assert response.status_code == 200, response.content[:300]
+    names = [item["name"] for item in response.json().get("items", [])]
+    if "startOffset" in params:
+        assert names == ["a\x01", "b", "b/c"]
+    if "endOffset" in params:
+        assert names == ["a", "a\x01", "b"]
+    assert api_client.get(f"/storage/v1/b/{bucket.bucket_id}/o/a%00").status_code == 404
+
+
+def test_nul_in_pane_parameters_is_answered_not_a_500(alice_client, bucket):
+    put(bucket, "a")
+    assert alice_client.get(f"/buckets/{bucket.bucket_id}/", {"prefix": "\x00"}).status_code == 200
+    download = alice_client.get(f"/buckets/{bucket.bucket_id}/download", {"name": "a\x00"})
+    assert download.status_code == 404
+
+
+def test_nul_in_a_folder_to_delete_is_answered_not_a_500(alice_client, bucket):
+    put(bucket, "a")
+    response = alice_client.post(
+        f"/buckets/{bucket.bucket_id}/folders/delete", {"folder": "\x00", "prefix": ""}
+    )
+    assert response.status_code < 500
+    confirmed = alice_client.post(
+        f"/buckets/{bucket.bucket_id}/folders/delete",
+        {"folder": "x\x00/", "prefix": "", "confirmed": "yes"},
+    )
+    assert confirmed.status_code < 500
+    assert read(services.object_get(bucket=bucket, name="a")) == b"x"
+
+
+@pytest.mark.parametrize("field", ["metadata", "labels"])
+def test_nul_in_metadata_or_labels_is_a_400(api_client, bucket, field):
+    put(bucket, "keep.txt")
+    path = (
+        f"/storage/v1/b/{bucket.bucket_id}/o/keep.txt"
+        if field == "metadata"
+        else f"/storage/v1/b/{bucket.bucket_id}"
+    )
+    for value in ({"k\x00": "v"}, {"k": "v\x00"}):
+        response = api_client.patch(
+            path, json.dumps({field: value}), content_type="application/json"
+        )
+        _assert_400(response)
