@@ -40,6 +40,8 @@ HOP_BY_HOP = {
     "host",
     "authorization",
     "content-length",
+    "x-forwarded-host",  # set by the sidecar itself
+    "x-forwarded-proto",
 }
 
 
@@ -317,6 +319,10 @@ def make_handler(config: SidecarConfig, listen_host: str = "127.0.0.1"):
                 )
                 upstream.putheader("Host", f"{host}:{port}")
                 upstream.putheader("Authorization", f"Bearer {config.token}")
+                # Links in the answers (mediaLink, selfLink, session URLs) then point back here,
+                # where the token is added again; the server follows only loopback values.
+                upstream.putheader("X-Forwarded-Host", self.headers.get("Host", ""))
+                upstream.putheader("X-Forwarded-Proto", "http")
                 for name, value in self.headers.items():
                     if name.lower() not in HOP_BY_HOP:
                         upstream.putheader(name, value)

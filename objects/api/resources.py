@@ -18,8 +18,21 @@ def rfc3339(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
+_LOOPBACK_HOST = re.compile(r"^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$")
+
+
 def base_url(request: HttpRequest) -> str:
-    """The scheme and host the client used, so the links we hand out reach us (or the sidecar)."""
+    """The scheme and host the client used, so the links we hand out (selfLink, mediaLink, a
+    resumable session's Location) reach us, or the sidecar or proxy the client called.
+
+    The sidecar forwards with ``X-Forwarded-Host`` naming itself; it is followed only when it
+    is a loopback address, so no request can make the server hand out a link to another host:
+    a loopback link only ever points at the caller's own machine.
+    """
+    forwarded = request.META.get("HTTP_X_FORWARDED_HOST", "")
+    if forwarded and _LOOPBACK_HOST.match(forwarded):
+        proto = request.META.get("HTTP_X_FORWARDED_PROTO", "http")
+        return f"{'https' if proto == 'https' else 'http'}://{forwarded}"
     return f"{request.scheme}://{request.get_host()}"
 
 

@@ -81,8 +81,8 @@ class Call:
         raw = stream.read(_MAX_JSON_BODY + 1)
         if len(raw) > _MAX_JSON_BODY:
             raise errors.bad_request("The JSON body is too large.")
-        if not raw.strip():
-            return {}
+        if not raw.strip() or raw.strip() == b"null":
+            return {}  # no body, or JSON null (Go's rewriteTo): no changes
         try:
             body = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: nested beyond Python's stack
@@ -600,8 +600,11 @@ def _resumable_start(call: Call, found: Bucket) -> HttpResponse:
 _CONTENT_RANGE = re.compile(r"^bytes (?:(\*)|(\d+)-(\d+|\*))/(\d+|\*)$")
 
 
-def _resume_incomplete(received: int) -> HttpResponse:
-    response = HttpResponse(status=308)
+def _resume_incomplete(call: Call, received: int) -> HttpResponse:
+    # Google's Go client (rclone's too) asks with "X-GUploader-No-308: yes" for a 200 that says
+    # 308 in a header: to Go's HTTP client a real 308 is a redirect to follow.
+    no_308 = call.request.headers.get("X-GUploader-No-308", "").lower() == "yes"
+    response = HttpResponse(status=200 if no_308 else 308)
     if received:
         response["Range"] = f"bytes=0-{received - 1}"
     response["X-Http-Status-Code-Override"] = "308"
@@ -672,7 +675,7 @@ def resumable_continue(call: Call, bucket: str) -> HttpResponse:
         if status_only:
             if total is not None and session.received == total:
                 return _finish(call, session)
-            return _resume_incomplete(session.received)
+            return _resume_incomplete(call, session.received)
         offset = int(first)
         if last == "*":  # Node streams to the end of its body, then expects the object
             length, total = None, "end"
@@ -694,7 +697,7 @@ def resumable_continue(call: Call, bucket: str) -> HttpResponse:
         raise errors.bad_request(str(exc)) from None
     if total == "end" or (isinstance(total, int) and session.received >= total):
         return _finish(call, session)
-    return _resume_incomplete(session.received)
+    return _resume_incomplete(call, session.received)
 
 
 def _finish(call: Call, session: Any) -> HttpResponse:

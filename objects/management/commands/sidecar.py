@@ -63,6 +63,9 @@ class Command(BaseCommand):
             f" (default bucket: {config.default_bucket or 'none'})\n"
             f"{allowed}"
             f"  export STORAGE_EMULATOR_HOST=http://{host}:{port}\n"
+            # gcsfs (2026.10+) first asks a gRPC storage-control API at the emulator host for
+            # the bucket's layout and waits 60 s for it on every open; this turns that off.
+            "  export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false  # for gcsfs / pandas\n"
         )
         try:
             httpd.serve_forever()
