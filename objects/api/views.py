@@ -38,7 +38,7 @@ from ..gzip_stream import NotGzip, gunzip_chunks
 from ..listing import MAX_RESULTS, InvalidPageToken
 from ..models import Object
 from ..names import InvalidObjectName
-from . import errors
+from . import errors, fields
 from .errors import ApiError
 from .multipart import MultipartError, MultipartRelatedReader
 from .resources import base_url, bucket_resource, etag, object_resource
@@ -175,7 +175,13 @@ def _goog_hash(call: Call) -> services.ExpectedChecksums:
     return _expected_checksums(found.get("md5"), found.get("crc32c"))
 
 
-def _json(data: dict, status: int = 200) -> JsonResponse:
+def _json(call: Call, data: dict, status: int = 200) -> JsonResponse:
+    selection = call.params.get("fields")
+    if selection:
+        try:
+            data = fields.apply(data, fields.parse(selection))
+        except fields.InvalidFields as exc:
+            raise errors.bad_request(str(exc)) from None
     return JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
 
 
@@ -190,7 +196,7 @@ def bucket_list(call: Call) -> HttpResponse:
     body: dict[str, Any] = {"kind": "storage#buckets"}
     if items:
         body["items"] = items
-    return _json(body)
+    return _json(call, body)
 
 
 def bucket_insert(call: Call) -> HttpResponse:
@@ -215,11 +221,11 @@ def bucket_insert(call: Call) -> HttpResponse:
             "The requested bucket name is not available. The bucket namespace is shared by all "
             "users of the system. Please select a different name and try again."
         ) from None
-    return _json(bucket_resource(bucket, call.request))
+    return _json(call, bucket_resource(bucket, call.request))
 
 
 def bucket_get(call: Call, bucket: str) -> HttpResponse:
-    return _json(bucket_resource(call.bucket(bucket), call.request))
+    return _json(call, bucket_resource(call.bucket(bucket), call.request))
 
 
 def bucket_patch(call: Call, bucket: str) -> HttpResponse:
@@ -229,7 +235,7 @@ def bucket_patch(call: Call, bucket: str) -> HttpResponse:
     if call.request.method == "PUT":  # update replaces the labels; patch merges them
         labels = {**{key: None for key in found.labels}, **labels}
     found = bucket_services.bucket_patch_labels(bucket=found, labels=labels)
-    return _json(bucket_resource(found, call.request))
+    return _json(call, bucket_resource(found, call.request))
 
 
 def bucket_delete(call: Call, bucket: str) -> HttpResponse:
@@ -270,7 +276,7 @@ def objects_list(call: Call, bucket: str) -> HttpResponse:
         body["prefixes"] = page.prefixes
     if page.next_page_token:
         body["nextPageToken"] = page.next_page_token
-    return _json(body)
+    return _json(call, body)
 
 
 def _object_for_read(call: Call, found: Bucket, name: str) -> Object | HttpResponse:
@@ -300,7 +306,7 @@ def object_get(call: Call, bucket: str, object: str, *, media: bool = False) -> 
         if isinstance(obj, HttpResponse):
             return obj
         if not (media or call.params.get("alt") == "media"):
-            return _json(object_resource(obj, call.request))
+            return _json(call, object_resource(obj, call.request))
         try:
             return _download(call, obj)
         except services.BlobMissing:
@@ -349,7 +355,7 @@ def object_patch(call: Call, bucket: str, object: str) -> HttpResponse:
         generation=_int_param(call, "generation"),
         preconditions=_preconditions(call),
     )
-    return _json(object_resource(obj, call.request))
+    return _json(call, object_resource(obj, call.request))
 
 
 # ---- downloads --------------------------------------------------------------------------------
@@ -532,7 +538,7 @@ def _store(
         expected=expected,
         size_hint=_int_or_zero(call.request.META.get("CONTENT_LENGTH")),
     )
-    return _json(object_resource(obj, call.request))
+    return _json(call, object_resource(obj, call.request))
 
 
 def _int_or_zero(value: str | None) -> int:
@@ -659,7 +665,7 @@ def resumable_continue(call: Call, bucket: str) -> HttpResponse:
     if session.completed_generation is not None:
         if done is None:
             raise errors.not_found("The upload finished, but its object has since changed.")
-        return _json(object_resource(done, call.request))
+        return _json(call, object_resource(done, call.request))
 
     header = call.request.headers.get("Content-Range", "").strip()
     stream = call.body_stream()
@@ -707,7 +713,7 @@ def _finish(call: Call, session: Any) -> HttpResponse:
         raise errors.bad_request(str(exc)) from None
     if obj is None:
         raise errors.not_found("The upload finished, but its object has since changed.")
-    return _json(object_resource(obj, call.request))
+    return _json(call, object_resource(obj, call.request))
 
 
 # ---- copy, rewrite, compose ------------------------------------------------------------------
@@ -732,15 +738,16 @@ def object_copy(
     )
     resource = object_resource(obj, call.request)
     if verb == "copyTo":
-        return _json(resource)
+        return _json(call, resource)
     return _json(
+        call,
         {
             "kind": "storage#rewriteResponse",
             "totalBytesRewritten": str(obj.size),
             "objectSize": str(obj.size),
             "done": True,
             "resource": resource,
-        }
+        },
     )
 
 
@@ -786,7 +793,7 @@ def object_compose(call: Call, bucket: str, object: str) -> HttpResponse:
         attributes=_attributes(destination),
         preconditions=_preconditions(call),
     )
-    return _json(object_resource(obj, call.request))
+    return _json(call, object_resource(obj, call.request))
 
 
 # ---- routing ----------------------------------------------------------------------------------

@@ -93,3 +93,29 @@ def test_rewrite_with_no_body_or_null_changes_no_metadata(api, bucket, body):
     )
     assert response.status_code == 200, response.text
     assert response.json()["resource"]["contentType"] == "text/plain"
+
+
+def test_fields_selects_a_partial_response(api, bucket):
+    for name in ("p/a.txt", "p/b.txt", "q/c.txt"):
+        api.post(
+            f"{api.base}/upload/storage/v1/b/{bucket.bucket_id}/o",
+            params={"uploadType": "media", "name": name},
+            data=b"x",
+        )
+    listing = api.get(
+        f"{api.base}/storage/v1/b/{bucket.bucket_id}/o",
+        params={"fields": "items(name,size),prefixes,nextPageToken", "delimiter": "/"},
+    ).json()
+    assert listing == {"prefixes": ["p/", "q/"]}
+    listing = api.get(
+        f"{api.base}/storage/v1/b/{bucket.bucket_id}/o",
+        params={"fields": "items(name,size),nextPageToken", "maxResults": "2"},
+    ).json()
+    assert listing["items"] == [{"name": "p/a.txt", "size": "1"}, {"name": "p/b.txt", "size": "1"}]
+    assert set(listing) == {"items", "nextPageToken"}
+    one = api.get(
+        f"{api.base}/storage/v1/b/{bucket.bucket_id}/o/p%2Fa.txt", params={"fields": "name,md5Hash"}
+    ).json()
+    assert set(one) == {"name", "md5Hash"}
+    bad = api.get(f"{api.base}/storage/v1/b/{bucket.bucket_id}/o", params={"fields": "items(name"})
+    assert bad.status_code == 400
