@@ -117,16 +117,26 @@ def is_disk_full(exc: BaseException) -> bool:
     return "disk is full" in str(exc) or "No space left" in str(exc)
 
 
+_watched: tuple[object, list[str]] | None = None
+
+
 def _watched_directories() -> list[str]:
-    """The filesystems a write fills: the blobs' (on local disk) and SQLite's."""
+    """The filesystems a write fills: the blobs' (on local disk) and SQLite's. Worked out once
+    per configured storage (~50 us otherwise, a tenth of a small upload's service time)."""
+    global _watched
+    from django.core.files.storage import storages
+    from django.db import connection
+
+    storage = storages["objstore"]
+    if _watched is not None and _watched[0] is storage:
+        return _watched[1]
     found = []
     path = blobs().local_path("")
     if path is not None:
         found.append(str(path))
-    from django.db import connection
-
     if connection.vendor == "sqlite":
         found.append(str(settings.DATA_DIR))
+    _watched = (storage, found)
     return found
 
 
