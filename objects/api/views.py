@@ -50,6 +50,7 @@ _SEGMENT = r"[^/]+"
 _MAX_JSON_BODY = 1024 * 1024
 _SMALL_DOWNLOAD = 64 * 1024
 _DRAIN_LIMIT = 64 * 1024 * 1024
+_JSON_TYPE = "application/json; charset=UTF-8"
 
 
 def _body_stream(request: HttpRequest) -> services.Readable:
@@ -182,7 +183,14 @@ def _json(call: Call, data: dict, status: int = 200) -> JsonResponse:
             data = fields.apply(data, fields.parse(selection))
         except fields.InvalidFields as exc:
             raise errors.bad_request(str(exc)) from None
-    return JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+    # The charset is GCS's too: google-http-client (Java) decodes a body whose Content-Type
+    # names none as ISO-8859-1, which would garble every non-ASCII object name.
+    return JsonResponse(
+        data,
+        status=status,
+        content_type=_JSON_TYPE,
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 # ---- buckets ----------------------------------------------------------------------------------
@@ -653,8 +661,11 @@ def _persisted_length(call: Call, session: Any, offset: int, length: int, total:
 
 def resumable_continue(call: Call, bucket: str) -> HttpResponse:
     found = call.bucket(bucket, write=True)
+    upload_id = call.params.get("upload_id", "")
+    if not upload_id:  # a PUT or DELETE that names no session: the client's mistake, not a 5xx
+        raise errors.bad_request("upload_id is required to continue a resumable upload.")
     try:
-        session = uploads.session_get(bucket=found, upload_id=call.params["upload_id"])
+        session = uploads.session_get(bucket=found, upload_id=upload_id)
     except uploads.SessionExpired:
         raise errors.ApiError(410, "The upload session has expired.", "gone") from None
     if call.request.method == "DELETE":
