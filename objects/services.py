@@ -22,9 +22,10 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from functools import partial
+from typing import IO, Protocol, TypeVar
 
 import google_crc32c
 from django.conf import settings
@@ -77,6 +78,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CHUNK_SIZE = 1024 * 1024
 _DELETE_BATCH = 500
@@ -571,19 +574,29 @@ def object_open(obj: Object, start: int = 0) -> IO[bytes]:
         raise BlobMissing(obj) from None
 
 
+def retry_if_replaced(operation: Callable[[], T]) -> T:
+    """Run ``operation``, which reads rows and then their blobs, again (from the rows) when a
+    writer replaced or deleted an object in between; BlobMissing if it keeps happening."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return operation()
+        except BlobMissing:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def object_read(
     *, bucket: Bucket, name: str, generation: int | None = None
 ) -> tuple[Object, IO[bytes]]:
     """The current object and its bytes, opened: the old version or the new one when a writer
     replaces it meanwhile, never an error (on local disk an open file outlives its deletion)."""
-    for attempt in range(READ_ATTEMPTS):
+
+    def read() -> tuple[Object, IO[bytes]]:
         obj = object_get(bucket=bucket, name=name, generation=generation)
-        try:
-            return obj, object_open(obj)
-        except BlobMissing:
-            if attempt == READ_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+        return obj, object_open(obj)
+
+    return retry_if_replaced(read)
 
 
 PATCHABLE_FIELDS = frozenset({"content_type", "content_encoding", "cache_control", "metadata"})
@@ -762,23 +775,21 @@ def object_copy(
     source_preconditions: Preconditions = Preconditions(),
     preconditions: Preconditions = Preconditions(),
 ) -> Object:
-    """Copy an object's bytes (streamed) and, unless ``attributes`` says otherwise, its metadata."""
-    for attempt in range(READ_ATTEMPTS):
-        try:
-            return _copy_once(
-                source_bucket=source_bucket,
-                source_name=source_name,
-                bucket=bucket,
-                name=name,
-                attributes=attributes,
-                source_generation=source_generation,
-                source_preconditions=source_preconditions,
-                preconditions=preconditions,
-            )
-        except BlobMissing:  # the source was replaced while we read it: copy the new version
-            if attempt == READ_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    """Copy an object's bytes (streamed) and, unless ``attributes`` says otherwise, its metadata.
+    A source replaced while it is read is copied again, in its new version."""
+    return retry_if_replaced(
+        partial(
+            _copy_once,
+            source_bucket=source_bucket,
+            source_name=source_name,
+            bucket=bucket,
+            name=name,
+            attributes=attributes,
+            source_generation=source_generation,
+            source_preconditions=source_preconditions,
+            preconditions=preconditions,
+        )
+    )
 
 
 def _copy_once(
@@ -836,19 +847,17 @@ def object_compose(
     CRC32C and a component count but no MD5."""
     if not 1 <= len(sources) <= MAX_COMPOSE_SOURCES:
         raise ValueError(f"compose takes 1 to {MAX_COMPOSE_SOURCES} source objects")
-    for attempt in range(READ_ATTEMPTS):
-        try:
-            return _compose_once(
-                bucket=bucket,
-                sources=sources,
-                name=name,
-                attributes=attributes,
-                preconditions=preconditions,
-            )
-        except BlobMissing:  # a source was replaced while we read it: start again
-            if attempt == READ_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    # A source replaced while it is read: start again from the rows.
+    return retry_if_replaced(
+        partial(
+            _compose_once,
+            bucket=bucket,
+            sources=sources,
+            name=name,
+            attributes=attributes,
+            preconditions=preconditions,
+        )
+    )
 
 
 def _compose_once(

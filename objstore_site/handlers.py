@@ -9,11 +9,12 @@ including any middleware a deployment adds, still applies to them: the request l
 redirects and HSTS, ``nosniff``, X-Frame-Options.
 """
 
-import json
 import re
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+
+from objects.api.errors import ApiError
 
 from . import bodies
 
@@ -56,7 +57,8 @@ class ApiHandler(WSGIHandler):
         ):
             # Whatever failed before the API view could answer (a Host outside ALLOWED_HOSTS,
             # a middleware, a crash): clients parse GCS's JSON envelope, never an HTML page.
-            response = _gcs_error(response.status_code, response.reason_phrase)
+            reason = _REASONS.get(response.status_code, "error")
+            response = ApiError(response.status_code, response.reason_phrase, reason).response()
         # As CommonMiddleware does: with a length, gunicorn sends the body as it is instead of
         # chunk-encoding it, which clients decode in Python, slowly.
         if not response.streaming and not response.has_header("Content-Length"):
@@ -68,16 +70,6 @@ class ApiHandler(WSGIHandler):
         # host outside ALLOWED_HOSTS gets a 400 whatever the call (DisallowedHost becomes one).
         request.get_host()
         return super()._get_response(request)
-
-
-def _gcs_error(status: int, message: str):
-    from django.http import HttpResponse
-
-    detail = {"message": message, "domain": "global", "reason": _REASONS.get(status, "error")}
-    body = {"error": {"code": status, "message": message, "errors": [detail]}}
-    return HttpResponse(
-        json.dumps(body), status=status, content_type="application/json; charset=UTF-8"
-    )
 
 
 _REASONS = {400: "invalid", 404: "notFound", 413: "uploadTooLarge", 503: "backendError"}
@@ -109,7 +101,7 @@ class Application:
 
     def _busy(self, is_api: bool, start_response):
         if is_api:
-            response = _gcs_error(503, _BUSY)
+            response = ApiError(503, _BUSY, "backendError").response()
             payload = response.content
             content_type = response["Content-Type"]
         else:

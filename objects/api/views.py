@@ -309,19 +309,17 @@ def _object_for_read(call: Call, found: Bucket, name: str) -> Object | HttpRespo
 
 def object_get(call: Call, bucket: str, object: str, *, media: bool = False) -> HttpResponse:
     found = call.bucket(bucket)
-    for attempt in range(services.READ_ATTEMPTS):
+
+    def answer() -> HttpResponse:
         obj = _object_for_read(call, found, object)
         if isinstance(obj, HttpResponse):
             return obj
         if not (media or call.params.get("alt") == "media"):
             return _json(call, object_resource(obj, call.request))
-        try:
-            return _download(call, obj)
-        except services.BlobMissing:
-            # Replaced or deleted since we read its row: serve what the name holds now.
-            if attempt == services.READ_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+        return _download(call, obj)
+
+    # Replaced or deleted between reading its row and opening its blob: serve what it holds now.
+    return services.retry_if_replaced(answer)
 
 
 def object_delete(call: Call, bucket: str, object: str) -> HttpResponse:
