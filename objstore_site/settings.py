@@ -61,11 +61,22 @@ def _secret_key() -> str:
     try:
         return key_file.read_text().strip()
     except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
-        return key
+        pass
+    # Several workers may start at once on a fresh data directory: the key is written whole to
+    # a file of its own, then linked into place (atomic, and refused if another got there
+    # first, whose key every process then reads).
+    key = secrets.token_urlsafe(50)
+    draft = DATA_DIR / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    try:
+        os.link(draft, key_file)
+    except FileExistsError:
+        key = key_file.read_text().strip()
+    finally:
+        draft.unlink()
+    return key
 
 
 # Production mode (README "Deploy"): the secret and the site's names must come from the
