@@ -17,10 +17,17 @@ WRITERS, READERS, SECONDS = 16, 4, 4
 
 @pytest.fixture
 def busy_server(server, tmp_path):
-    # A server with its production defaults (16 threads per worker) and, on cloud backends,
-    # the grace period that keeps a replaced blob for downloads still reading it.
+    # Room for all 16 writers even if the kernel hands them all to one worker (the default cap
+    # of 12 body readers per worker would refuse the rest with 503, by design: this test is about
+    # the readers), and on cloud backends the grace period that keeps a replaced blob for
+    # downloads still reading it.
     running = own_server(
-        server, tmp_path, OBJSTORE_THREADS="16", WEB_CONCURRENCY="2", OBJSTORE_DELETE_GRACE="3600"
+        server,
+        tmp_path,
+        OBJSTORE_THREADS="24",
+        OBJSTORE_MAX_BODY_READERS="16",
+        WEB_CONCURRENCY="2",
+        OBJSTORE_DELETE_GRACE="3600",
     )
     yield running
     stop_server(running)
