@@ -10,6 +10,11 @@ def new_bucket_id() -> str:
     return f"objstore-{uuid.uuid4()}"
 
 
+def default_soft_delete_seconds() -> int:
+    """New buckets keep deleted objects this long (GCS's default: 7 days)."""
+    return settings.OBJSTORE_SOFT_DELETE_SECONDS
+
+
 class Bucket(models.Model):
     bucket_id = models.CharField(
         "bucket ID", max_length=63, unique=True, default=new_bucket_id, editable=False
@@ -24,6 +29,20 @@ class Bucket(models.Model):
         blank=True,
         help_text="Most objects the bucket may hold (folders' placeholders too). Empty: no limit.",
     )
+    versioning_enabled = models.BooleanField(
+        "object versioning",
+        default=False,
+        help_text="Keep the previous generation of an object as noncurrent when it is replaced "
+        "or deleted.",
+    )
+    soft_delete_seconds = models.BigIntegerField(
+        "soft delete retention (seconds)",
+        default=default_soft_delete_seconds,
+        help_text="How long deleted objects stay recoverable; 0 turns soft delete off.",
+    )
+    soft_delete_effective = models.DateTimeField(null=True, blank=True, editable=False)
+    # GCS's lifecycle.rule list, stored exactly as the client sent it (validated).
+    lifecycle_rules = models.JSONField(default=list, blank=True)
     metageneration = models.BigIntegerField(default=1, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

@@ -3,7 +3,8 @@
 Checked on every write path: the service layer's commit (pane and API uploads, copies, composes,
 finished resumable uploads), before an upload's bytes are streamed (from its declared size), and
 when a resumable session starts or grows, since a session's bytes take space for up to a week
-before they become an object. Usage counts objects and unfinished sessions together.
+before they become an object. Usage counts objects (every generation kept: live, noncurrent and
+soft-deleted) and unfinished sessions together.
 
 Usage is summed when a quota applies, not kept as counters: writes of users without a quota
 cost nothing (one cached lookup), and no write contends on a shared counter row. The cost lies
@@ -60,13 +61,15 @@ class Usage:
 
 
 def user_usage(user_id: int) -> Usage:
-    from objects.models import Object, UploadSession
+    from objects.models import Object, ObjectVersion, UploadSession
 
     objects = Object.objects.filter(bucket__owner_id=user_id).aggregate(total=Sum("size"))
+    # Noncurrent and soft-deleted generations hold their bytes until they are gone for good.
+    kept = ObjectVersion.objects.filter(bucket__owner_id=user_id).aggregate(total=Sum("size"))
     sessions = UploadSession.objects.filter(
         bucket__owner_id=user_id, completed_generation__isnull=True
     ).aggregate(total=Sum("received"))
-    return Usage(objects["total"] or 0, sessions["total"] or 0)
+    return Usage((objects["total"] or 0) + (kept["total"] or 0), sessions["total"] or 0)
 
 
 def check_bytes(bucket: Bucket, added: int) -> None:
@@ -80,7 +83,8 @@ def check_bytes(bucket: Bucket, added: int) -> None:
     if usage.total + added > quota:
         raise QuotaExceeded(
             f"This would take your storage past its quota of {filesizeformat(quota)} "
-            f"({filesizeformat(usage.total)} used). Delete something first."
+            f"({filesizeformat(usage.total)} used, deleted files and old versions "
+            "included until they are gone for good). Delete something first."
         )
 
 

@@ -18,7 +18,7 @@ from django.db import connection
 from buckets.models import Bucket
 
 from .glob import compile_glob
-from .models import Object
+from .models import Object, ObjectVersion
 from .names import successor
 
 MAX_RESULTS = 1000
@@ -42,13 +42,13 @@ def _encode_token(kind: str, name: str) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{name}".encode()).decode("ascii")
 
 
-def _decode_token(token: str) -> tuple[str, str]:
+def _decode_token(token: str, kinds: frozenset[str] = frozenset({"o", "p"})) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidPageToken("The page token is not valid.") from None
     kind, sep, name = raw.partition(":")
-    if not sep or kind not in {"o", "p"} or "\x00" in name:
+    if not sep or kind not in kinds or "\x00" in name:
         raise InvalidPageToken("The page token is not valid.")
     return kind, name
 
@@ -238,6 +238,11 @@ class ListedObject:
     component_count: int | None
     created: datetime
     updated: datetime
+    custom_time: datetime | None = None
+    # Set on noncurrent and soft-deleted generations only (versions_list).
+    time_deleted: datetime | None = None
+    soft_delete_time: datetime | None = None
+    hard_delete_time: datetime | None = None
 
     @property
     def basename(self) -> str:
@@ -245,7 +250,8 @@ class ListedObject:
         return stripped.rsplit("/", 1)[-1] or self.name
 
 
-_LISTED_FIELDS = [f.name for f in fields(ListedObject) if f.name != "bucket"]
+_VERSION_FIELDS = [f.name for f in fields(ListedObject) if f.name != "bucket"]
+_LISTED_FIELDS = _VERSION_FIELDS[: _VERSION_FIELDS.index("time_deleted")]
 
 
 def _rows(bucket: Bucket, names: list[str]) -> list[ListedObject]:
@@ -255,3 +261,153 @@ def _rows(bucket: Bucket, names: list[str]) -> list[ListedObject]:
     found = {row[0]: ListedObject(bucket, *row) for row in rows}
     # A name deleted between the scan and this read is simply not listed.
     return [found[name] for name in names if name in found]
+
+
+def versions_list(
+    *,
+    bucket: Bucket,
+    prefix: str = "",
+    delimiter: str = "",
+    start_offset: str = "",
+    end_offset: str = "",
+    match_glob: str = "",
+    max_results: int = MAX_RESULTS,
+    page_token: str = "",
+    include_trailing_delimiter: bool = False,
+    soft_deleted: bool = False,
+) -> ListPage:
+    """GCS's ``versions=true`` listing (every live and noncurrent generation) or, with
+    ``soft_deleted``, its ``softDeleted=true`` listing (soft-deleted generations only): by name,
+    then generation, oldest first, with the same prefix, delimiter, offset and glob semantics
+    as objects_list. Plain listings never come here, so they never read these rows."""
+    max_results = max(1, min(max_results, MAX_RESULTS))
+    matches = compile_glob(match_glob) if match_glob else None
+    if "\x00" in prefix:
+        return ListPage()
+    start_offset, end_offset = _without_nul(start_offset), _without_nul(end_offset)
+    after = (max(prefix, start_offset), -1)  # the scan's cursor: rows after (name, generation)
+    upper = successor(prefix) if prefix else None
+    if end_offset and (upper is None or end_offset < upper):
+        upper = end_offset
+    if page_token:
+        kind, value = _decode_token(page_token, frozenset({"g", "p"}))
+        if kind == "p":
+            after_folder = successor(value)
+            if after_folder is None:
+                return ListPage()
+            after = max(after, (after_folder, -1))
+        else:
+            generation, sep, name = value.partition(":")
+            if not sep or not generation.isdigit():
+                raise InvalidPageToken("The page token is not valid.")
+            after = max(after, (name, int(generation)))
+
+    scanner = _GenerationScanner(bucket, upper, soft_deleted)
+    page = ListPage()
+    emitted: list[tuple[str, int]] = []
+    last_token: str | None = None
+    deadline = time.monotonic() + settings.OBJSTORE_LIST_BUDGET_MS / 1000
+    batch = min(max_results + 1, _FIRST_BATCH)
+    while True:
+        rows = scanner.scan(after, batch)
+        if not rows:
+            break
+        seeked = False
+        for name, generation in rows:
+            if len(emitted) + len(page.prefixes) == max_results:
+                page.next_page_token = last_token
+                page.objects = scanner.rows(emitted)
+                return page
+            after = (name, generation)
+            if matches is not None and not matches(name):
+                continue
+            rest = name[len(prefix) :]
+            cut = rest.find(delimiter) if delimiter else -1
+            if cut >= 0:
+                folder = prefix + rest[: cut + len(delimiter)]
+                if include_trailing_delimiter and name == folder:
+                    emitted.append((name, generation))
+                page.prefixes.append(folder)
+                last_token = _encode_token("p", folder)
+                after_folder = successor(folder)
+                if after_folder is None:
+                    page.objects = scanner.rows(emitted)
+                    return page
+                after = (after_folder, -1)
+                seeked = True
+                break
+            emitted.append((name, generation))
+            last_token = _encode_token("g", f"{generation}:{name}")
+        if time.monotonic() > deadline:
+            page.next_page_token = _encode_token("g", f"{after[1]}:{after[0]}")
+            page.objects = scanner.rows(emitted)
+            return page
+        if seeked:
+            batch = _AFTER_SEEK
+        elif len(rows) < batch:
+            break
+        else:
+            batch = min(batch * 4, _MAX_BATCH)
+    page.objects = scanner.rows(emitted)
+    return page
+
+
+class _GenerationScanner:
+    """(name, generation) pairs in order from the live table and the noncurrent rows together
+    (UNION ALL of two index range scans), or from the soft-deleted rows alone."""
+
+    def __init__(self, bucket: Bucket, upper: str | None, soft_deleted: bool) -> None:
+        quote = connection.ops.quote_name
+        self._bucket = bucket
+        self._upper = upper
+        self._state = ObjectVersion.SOFT_DELETED if soft_deleted else ObjectVersion.NONCURRENT
+        versions = quote(ObjectVersion._meta.db_table)
+        bound = f" AND {quote('name')} < %s" if upper is not None else ""
+        keyset = (
+            f"{quote('bucket_id')} = %s AND ({quote('name')} > %s OR ({quote('name')} = %s"
+            f" AND {quote('generation')} > %s)){bound}"
+        )
+        version_select = (
+            f"SELECT {quote('name')}, {quote('generation')} FROM {versions}"
+            f" WHERE {quote('state')} = %s AND {keyset}"
+        )
+        if soft_deleted:
+            self._sql = f"{version_select} ORDER BY 1, 2 LIMIT %s"
+            self._parts = 1
+        else:
+            live = quote(Object._meta.db_table)
+            self._sql = (
+                f"SELECT n, g FROM (SELECT {quote('name')} AS n, {quote('generation')} AS g"
+                f" FROM {live} WHERE {keyset} UNION ALL {version_select}) AS generations"
+                f" ORDER BY 1, 2 LIMIT %s"
+            )
+            self._parts = 2
+        self.soft_deleted = soft_deleted
+
+    def scan(self, after: tuple[str, int], limit: int) -> list[tuple[str, int]]:
+        name, generation = after
+        keyset = [self._bucket.pk, name, name, generation]
+        if self._upper is not None:
+            keyset.append(self._upper)
+        params = [self._state, *keyset] if self._parts == 1 else [*keyset, self._state, *keyset]
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql, [*params, limit])
+            return [(row[0], row[1]) for row in cursor.fetchall()]
+
+    def rows(self, wanted: list[tuple[str, int]]) -> list[ListedObject]:
+        if not wanted:
+            return []
+        names = {name for name, _ in wanted}
+        found: dict[tuple[str, int], ListedObject] = {}
+        versions = ObjectVersion.objects.filter(
+            bucket=self._bucket, state=self._state, name__in=names
+        ).values_list(*_VERSION_FIELDS)
+        for row in versions:
+            item = ListedObject(self._bucket, *row)
+            found[(item.name, item.generation)] = item
+        if not self.soft_deleted:
+            live = Object.objects.filter(bucket=self._bucket, name__in=names)
+            for row in live.values_list(*_LISTED_FIELDS):
+                item = ListedObject(self._bucket, *row)
+                found[(item.name, item.generation)] = item
+        return [found[key] for key in wanted if key in found]

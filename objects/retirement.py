@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .backends import blobs
-from .models import Object, RetiredBlob, UploadSession
+from .models import Object, ObjectVersion, RetiredBlob, UploadSession
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +80,12 @@ def backup_hold() -> Iterator[None]:
 
 
 def unreferenced(keys: Iterable[str]) -> list[str]:
-    """The keys no object row and no unfinished upload session refers to."""
+    """The keys no object row (live or not) and no unfinished upload session refers to."""
     keys = list(dict.fromkeys(keys))
     if not keys:
         return []
     used = set(Object.objects.filter(blob_key__in=keys).values_list("blob_key", flat=True))
+    used |= set(ObjectVersion.objects.filter(blob_key__in=keys).values_list("blob_key", flat=True))
     used |= set(
         UploadSession.objects.filter(
             blob_key__in=keys, completed_generation__isnull=True

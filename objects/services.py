@@ -12,6 +12,7 @@ no reader ever sees a half-written object.
 """
 
 import base64
+import copy
 import errno
 import hashlib
 import io
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import partial
 from typing import IO, Protocol, TypeVar
 
@@ -42,8 +44,8 @@ from objstore_site.db import delete_row, get_row, insert_row
 
 from . import retirement
 from .backends import UPLOAD_CHUNK, blobs
-from .listing import ListPage, objects_list
-from .models import Object
+from .listing import ListPage, objects_list, versions_list
+from .models import Object, ObjectData, ObjectVersion
 from .names import InvalidObjectName, successor, validate_object_name
 
 __all__ = [
@@ -75,6 +77,13 @@ __all__ = [
     "object_upload",
     "objects_count_under",
     "objects_list",
+    "object_restore",
+    "objects_retire_batch",
+    "versions_delete_batch",
+    "versions_purge_expired",
+    "object_versions",
+    "version_purge",
+    "versions_list",
 ]
 
 logger = logging.getLogger(__name__)
@@ -360,6 +369,7 @@ class ObjectAttributes:
     content_encoding: str = ""
     cache_control: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    custom_time: datetime | None = None
 
     def __post_init__(self) -> None:
         validate_header_fields(
@@ -507,10 +517,14 @@ def commit_blob(
                 preconditions.check(current)
                 if current is None:
                     quotas.check_new_object(bucket)
-                quotas.check_bytes(bucket, size - (current.size if current else 0) - counted_bytes)
+                freed = current.size if current and not keeps_retired(bucket) else 0
+                quotas.check_bytes(bucket, size - freed - counted_bytes)
                 now = timezone.now()
                 obj = current or Object(bucket=bucket, name=name)
                 old_key = current.blob_key if current else None
+                # The same key when a retried finish of a resumable upload commits its own blob
+                # again: that blob is the object's, whatever the old row said.
+                retired = copy.copy(current) if current and old_key != key else None
                 obj.generation = _next_generation(current)
                 obj.metageneration = 1
                 obj.size = size
@@ -521,16 +535,16 @@ def commit_blob(
                 obj.cache_control = attributes.cache_control
                 obj.metadata = attributes.metadata
                 obj.component_count = component_count
+                obj.custom_time = attributes.custom_time
                 obj.blob_key = key
                 obj.created = now  # every generation is a new object to GCS
                 obj.updated = now
+                if retired is not None:
+                    retire(bucket, [retired], now)
                 if current is None:
                     insert_row(obj)
                 else:
                     obj.save()
-                # The same key when a retried finish of a resumable upload commits its own blob
-                # again: that blob is the object's, whatever the old row said.
-                delete_blobs_after_commit([old_key] if old_key and old_key != key else [])
                 return obj
         except IntegrityError:
             # Another writer created the same name between our read and insert; read again.
@@ -539,13 +553,48 @@ def commit_blob(
     raise AssertionError("unreachable")
 
 
-def object_get(*, bucket: Bucket, name: str, generation: int | None = None) -> Object:
-    """The object, or ObjectNotFound. objstore keeps one generation per name: asking for any
-    other generation finds nothing, as GCS answers for a generation that no longer exists."""
+def object_get(
+    *, bucket: Bucket, name: str, generation: int | None = None, soft_deleted: bool = False
+) -> Object | ObjectVersion:
+    """The live object, or with ``generation`` that generation whether live or noncurrent;
+    with ``soft_deleted`` the soft-deleted generation (which must be named). ObjectNotFound
+    when there is none, as GCS answers for a generation that no longer exists."""
+    if soft_deleted:
+        found = _version(bucket, name, generation, ObjectVersion.SOFT_DELETED)
+        if found is None:
+            raise ObjectNotFound(bucket, name)
+        return found
     obj = _find(bucket, name)
-    if obj is None or (generation is not None and obj.generation != generation):
-        raise ObjectNotFound(bucket, name)
-    return obj
+    if obj is not None and (generation is None or obj.generation == generation):
+        return obj
+    if generation is not None:
+        version = _version(bucket, name, generation, ObjectVersion.NONCURRENT)
+        if version is not None:
+            return version
+    raise ObjectNotFound(bucket, name)
+
+
+def _version(
+    bucket: Bucket,
+    name: str,
+    generation: int | None,
+    state: str,
+    *,
+    for_update: bool = False,
+) -> ObjectVersion | None:
+    if generation is None or "\x00" in name:
+        return None
+    version = get_row(
+        ObjectVersion,
+        bucket_id=bucket.pk,
+        name=name,
+        generation=generation,
+        for_update=for_update,
+    )
+    if version is None or version.state != state:
+        return None
+    version.bucket = bucket
+    return version
 
 
 class BlobMissing(Exception):
@@ -561,7 +610,7 @@ class BlobMissing(Exception):
 READ_ATTEMPTS = 5
 
 
-def object_open(obj: Object, start: int = 0) -> IO[bytes]:
+def object_open(obj: ObjectData, start: int = 0) -> IO[bytes]:
     """Open the object's bytes for streaming, from byte ``start``. The caller closes it.
 
     On local disk this is a real file (so gunicorn can sendfile it); on GCS and S3 a reader
@@ -599,7 +648,9 @@ def object_read(
     return retry_if_replaced(read)
 
 
-PATCHABLE_FIELDS = frozenset({"content_type", "content_encoding", "cache_control", "metadata"})
+PATCHABLE_FIELDS = frozenset(
+    {"content_type", "content_encoding", "cache_control", "metadata", "custom_time"}
+)
 
 
 def object_patch(
@@ -621,12 +672,21 @@ def object_patch(
     unknown = set(changes) - PATCHABLE_FIELDS
     if unknown:
         raise ValueError(f"not patchable: {', '.join(sorted(unknown))}")
-    validate_header_fields(**{key: value for key, value in changes.items() if key != "metadata"})
+    validate_header_fields(
+        **{key: value for key, value in changes.items() if key in HEADER_FIELD_LIMITS}
+    )
     with transaction.atomic():
         current = _current(bucket, name)
         if current is None or (generation is not None and current.generation != generation):
             raise ObjectNotFound(bucket, name)
         preconditions.check(current)
+        if "custom_time" in changes and current.custom_time is not None:
+            # GCS: once set, customTime can only move forward.
+            moved = changes["custom_time"]
+            if moved is None or moved < current.custom_time:  # type: ignore[operator]
+                raise InvalidAttribute(
+                    "customTime cannot be removed or set to an earlier time once set."
+                )
         changes = dict(changes)
         if metadata_patch is not None or replace_metadata:
             base = {} if replace_metadata else current.metadata
@@ -648,13 +708,217 @@ def object_delete(
     generation: int | None = None,
     preconditions: Preconditions = Preconditions(),
 ) -> None:
+    """Delete the live object (it becomes noncurrent or soft-deleted if the bucket keeps them),
+    or with ``generation`` exactly that generation, live or noncurrent (a noncurrent one is
+    soft-deleted if the bucket's policy keeps deleted data, else gone)."""
     with transaction.atomic():
         current = _current(bucket, name)
-        if current is None or (generation is not None and current.generation != generation):
+        if current is not None and (generation is None or current.generation == generation):
+            preconditions.check(current)
+            delete_row(Object, current.pk)
+            retire(bucket, [current], timezone.now())
+            return
+        version = _version(bucket, name, generation, ObjectVersion.NONCURRENT, for_update=True)
+        if version is None:
             raise ObjectNotFound(bucket, name)
+        preconditions.check(version)
+        _delete_noncurrent(bucket, [version], timezone.now())
+
+
+def keeps_retired(bucket: Bucket) -> bool:
+    """Whether a replaced or deleted live object stays (noncurrent or soft-deleted)."""
+    return bucket.versioning_enabled or bucket.soft_delete_seconds > 0
+
+
+def retire(bucket: Bucket, rows: list[Object], now: datetime) -> None:
+    """The one way a live generation stops being live (overwrite, delete, folder delete,
+    lifecycle rule). Called in the transaction that locked ``rows`` and deletes or replaces
+    them: each becomes noncurrent if the bucket versions its objects, else soft-deleted if its
+    policy keeps deleted data, else its blob is released after commit."""
+    if not rows:
+        return
+    if bucket.versioning_enabled:
+        _keep(bucket, rows, ObjectVersion.NONCURRENT, now)
+    elif bucket.soft_delete_seconds > 0:
+        _keep(bucket, rows, ObjectVersion.SOFT_DELETED, now)
+    else:
+        delete_blobs_after_commit([row.blob_key for row in rows])
+
+
+_DATA_FIELDS = [f.name for f in ObjectData._meta.get_fields()]
+
+
+def _keep(bucket: Bucket, rows: list[Object], state: str, now: datetime) -> None:
+    soft = state == ObjectVersion.SOFT_DELETED
+    hard = now + timedelta(seconds=bucket.soft_delete_seconds) if soft else None
+    ObjectVersion.objects.bulk_create(
+        [
+            ObjectVersion(
+                bucket_id=bucket.pk,
+                state=state,
+                time_deleted=now,
+                soft_delete_time=now if soft else None,
+                hard_delete_time=hard,
+                **{name: getattr(row, name) for name in _DATA_FIELDS},
+            )
+            for row in rows
+        ]
+    )
+
+
+def _delete_noncurrent(bucket: Bucket, versions: list[ObjectVersion], now: datetime) -> None:
+    """Noncurrent versions (locked by the caller) are deleted: soft-deleted if the bucket keeps
+    deleted data, else gone with their blobs."""
+    if not versions:
+        return
+    pks = [version.pk for version in versions]
+    if bucket.soft_delete_seconds > 0:
+        ObjectVersion.objects.filter(pk__in=pks).update(
+            state=ObjectVersion.SOFT_DELETED,
+            soft_delete_time=now,
+            hard_delete_time=now + timedelta(seconds=bucket.soft_delete_seconds),
+        )
+    else:
+        ObjectVersion.objects.filter(pk__in=pks).delete()
+        delete_blobs_after_commit([version.blob_key for version in versions])
+
+
+def version_purge(*, bucket: Bucket, name: str, generation: int) -> None:
+    """Delete a noncurrent or soft-deleted generation for good, whatever the bucket's policy
+    (the pane's *Delete forever*)."""
+    with transaction.atomic():
+        version = (
+            ObjectVersion.objects.select_for_update()
+            .filter(bucket=bucket, name=name, generation=generation)
+            .first()
+        )
+        if version is None:
+            raise ObjectNotFound(bucket, name)
+        delete_row(ObjectVersion, version.pk)
+        delete_blobs_after_commit([version.blob_key])
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A row as a lifecycle pass evaluated it: acted on only if it is still the same."""
+
+    pk: int
+    generation: int
+    metageneration: int
+
+
+def objects_retire_batch(*, bucket: Bucket, rows: list[Seen]) -> int:
+    """Delete the live objects ``rows`` (as any delete does: retired by the bucket's policy) in
+    one transaction, skipping each that was replaced, patched or deleted since it was seen, so
+    that nothing is deleted that its rule did not match. Returns how many went."""
+    if not rows:
+        return 0
+    seen = {row.pk: row for row in rows}
+    with transaction.atomic():
+        locked = [
+            obj
+            for obj in Object.objects.select_for_update().filter(bucket=bucket, pk__in=seen)
+            if (obj.generation, obj.metageneration)
+            == (seen[obj.pk].generation, seen[obj.pk].metageneration)
+        ]
+        if locked:
+            Object.objects.filter(pk__in=[obj.pk for obj in locked]).delete()
+            retire(bucket, locked, timezone.now())
+    return len(locked)
+
+
+def versions_delete_batch(*, bucket: Bucket, rows: list[Seen]) -> int:
+    """Delete noncurrent generations ``rows`` in one transaction (soft-deleted if the bucket
+    keeps deleted data, else gone), skipping any that changed state since they were seen."""
+    if not rows:
+        return 0
+    seen = {row.pk: row for row in rows}
+    with transaction.atomic():
+        locked = [
+            version
+            for version in ObjectVersion.objects.select_for_update().filter(
+                bucket=bucket, pk__in=seen, state=ObjectVersion.NONCURRENT
+            )
+            if version.generation == seen[version.pk].generation
+        ]
+        _delete_noncurrent(bucket, locked, timezone.now())
+    return len(locked)
+
+
+def versions_purge_expired(
+    *, bucket: Bucket, now: datetime | None = None, limit: int = _DELETE_BATCH
+) -> int:
+    """Hard-delete up to ``limit`` soft-deleted generations whose hardDeleteTime has passed, and
+    release their blobs. Returns how many went (less than ``limit``: none are left)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = list(
+            ObjectVersion.objects.select_for_update()
+            .filter(
+                bucket=bucket,
+                state=ObjectVersion.SOFT_DELETED,
+                hard_delete_time__lte=now,
+            )
+            .order_by("hard_delete_time")
+            .values_list("pk", "blob_key")[:limit]
+        )
+        if batch:
+            ObjectVersion.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+            delete_blobs_after_commit([key for _, key in batch])
+    return len(batch)
+
+
+def object_restore(
+    *,
+    bucket: Bucket,
+    name: str,
+    generation: int,
+    preconditions: Preconditions = Preconditions(),
+) -> Object:
+    """Bring a soft-deleted generation back as the live object: a new generation with
+    metageneration 1, as GCS does. Its bytes are not copied: the blob moves with the row. A
+    live object of that name is retired as any overwrite would retire it (``preconditions``
+    apply to it: ``if_generation_match=0`` restores only if there is none)."""
+    with transaction.atomic():
+        version = _version(bucket, name, generation, ObjectVersion.SOFT_DELETED, for_update=True)
+        if version is None:
+            raise ObjectNotFound(bucket, name)
+        current = _current(bucket, name)
         preconditions.check(current)
-        delete_row(Object, current.pk)
-        delete_blobs_after_commit([current.blob_key])
+        if current is None:
+            quotas.check_new_object(bucket)
+        now = timezone.now()
+        new_generation = max(_next_generation(current), version.generation + 1)
+        delete_row(ObjectVersion, version.pk)
+        if current is not None:
+            retire(bucket, [copy.copy(current)], now)
+        obj = current or Object(bucket=bucket, name=name)
+        for field_name in _DATA_FIELDS:
+            setattr(obj, field_name, getattr(version, field_name))
+        obj.generation = new_generation
+        obj.metageneration = 1
+        obj.created = obj.updated = now
+        if current is None:
+            insert_row(obj)
+        else:
+            obj.save()
+        return obj
+
+
+def object_versions(*, bucket: Bucket, name: str) -> list[Object | ObjectVersion]:
+    """Every generation of ``name`` we hold, newest first: the live one (if any), then the
+    noncurrent and soft-deleted ones."""
+    found: list[Object | ObjectVersion] = []
+    live = _find(bucket, name)
+    if live is not None:
+        found.append(live)
+    if "\x00" not in name:
+        for version in ObjectVersion.objects.filter(bucket=bucket, name=name).order_by(
+            "-generation"
+        ):
+            version.bucket = bucket
+            found.append(version)
+    return found
 
 
 def folder_create(*, bucket: Bucket, prefix: str) -> Object:
@@ -688,17 +952,21 @@ def _objects_under(bucket: Bucket, prefix: str) -> QuerySet[Object]:
     return rows
 
 
-def _delete_range(bucket: Bucket, prefix: str) -> int:
-    """Delete every object whose name starts with ``prefix`` (all objects if it is empty)."""
+def _delete_range(bucket: Bucket, prefix: str, *, keep: bool = True) -> int:
+    """Delete every live object whose name starts with ``prefix`` (all if it is empty), in
+    batches; each is retired as any delete retires it, or gone for good without ``keep``."""
     rows = _objects_under(bucket, prefix)
     deleted = 0
     while True:
         with transaction.atomic():
-            batch = list(rows.order_by("name").values_list("pk", "blob_key")[:_DELETE_BATCH])
+            batch = list(rows.order_by("name").select_for_update()[:_DELETE_BATCH])
             if not batch:
                 return deleted
-            Object.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
-            delete_blobs_after_commit([key for _, key in batch])
+            Object.objects.filter(pk__in=[obj.pk for obj in batch]).delete()
+            if keep:
+                retire(bucket, batch, timezone.now())
+            else:
+                delete_blobs_after_commit([obj.blob_key for obj in batch])
         deleted += len(batch)
 
 
@@ -715,25 +983,60 @@ def folder_delete(*, bucket: Bucket, prefix: str) -> int:
 
 
 def bucket_delete(*, bucket: Bucket) -> int:
-    """Delete the bucket, its objects and their bytes; returns how many objects went."""
-    deleted = _delete_range(bucket, "")
+    """Delete the bucket, its objects (every generation) and their bytes, for good; returns
+    how many live objects went."""
+    deleted = _delete_range(bucket, "", keep=False)
+    versions = ObjectVersion.objects.filter(bucket=bucket)
+    while True:
+        with transaction.atomic():
+            batch = list(versions.order_by("pk").values_list("pk", "blob_key")[:_DELETE_BATCH])
+            if not batch:
+                break
+            ObjectVersion.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+            delete_blobs_after_commit([key for _, key in batch])
     with transaction.atomic():
-        # Anything uploaded while we were emptying goes with the row (CASCADE); collect its blobs.
+        # Anything written while we were emptying goes with the row (CASCADE); collect its blobs.
         late = list(Object.objects.filter(bucket=bucket).values_list("blob_key", flat=True))
+        late += ObjectVersion.objects.filter(bucket=bucket).values_list("blob_key", flat=True)
         bucket.delete()
         delete_blobs_after_commit(late)
-    return deleted + len(late)
+    return deleted
 
 
 @dataclass(frozen=True)
 class BucketStats:
     object_count: int
     total_size: int
+    noncurrent_count: int = 0
+    noncurrent_size: int = 0
+    soft_deleted_count: int = 0
+    soft_deleted_size: int = 0
+
+    @property
+    def stored_size(self) -> int:
+        """Every byte the bucket holds: live, noncurrent and soft-deleted."""
+        return self.total_size + self.noncurrent_size + self.soft_deleted_size
 
 
 def bucket_stats(*, bucket: Bucket) -> BucketStats:
     totals = Object.objects.filter(bucket=bucket).aggregate(count=Count("pk"), size=Sum("size"))
-    return BucketStats(object_count=totals["count"], total_size=totals["size"] or 0)
+    kept = {
+        row["state"]: row
+        for row in ObjectVersion.objects.filter(bucket=bucket)
+        .values("state")
+        .annotate(count=Count("pk"), size=Sum("size"))
+        .order_by()
+    }
+    noncurrent = kept.get(ObjectVersion.NONCURRENT, {})
+    deleted = kept.get(ObjectVersion.SOFT_DELETED, {})
+    return BucketStats(
+        object_count=totals["count"],
+        total_size=totals["size"] or 0,
+        noncurrent_count=noncurrent.get("count", 0),
+        noncurrent_size=noncurrent.get("size") or 0,
+        soft_deleted_count=deleted.get("count", 0),
+        soft_deleted_size=deleted.get("size") or 0,
+    )
 
 
 def objects_count_under(*, bucket: Bucket, prefix: str) -> int:
@@ -743,7 +1046,7 @@ def objects_count_under(*, bucket: Bucket, prefix: str) -> int:
 class _ConcatenatedReader:
     """Reads the bytes of several objects one after the other, opening each only when needed."""
 
-    def __init__(self, objects: list[Object]) -> None:
+    def __init__(self, objects: list[ObjectData]) -> None:
         self._pending = list(objects)
         self._current: IO[bytes] | None = None
 
@@ -811,6 +1114,7 @@ def _copy_once(
             content_encoding=source.content_encoding,
             cache_control=source.cache_control,
             metadata=dict(source.metadata),
+            custom_time=source.custom_time,
         )
     reader = _ConcatenatedReader([source])
     try:

@@ -285,6 +285,9 @@ OBJSTORE_LIST_BUDGET_MS = envint("OBJSTORE_LIST_BUDGET_MS", 2000)
 # Bytes each user's buckets may hold in all (objects and unfinished uploads), unless the admin
 # gives the user a quota of their own; 0: unlimited. Buckets may also have an object limit.
 OBJSTORE_USER_QUOTA_BYTES = envint("OBJSTORE_USER_QUOTA_BYTES", 0)
+# How long new buckets keep deleted and replaced objects recoverable (soft delete), in seconds:
+# 7 days, GCS's default; 0 creates buckets without soft delete. Each bucket can change its own.
+OBJSTORE_SOFT_DELETE_SECONDS = envint("OBJSTORE_SOFT_DELETE_SECONDS", 7 * 24 * 3600)
 # Rows per page in the pane's listing.
 OBJSTORE_PAGE_SIZE = envint("OBJSTORE_PAGE_SIZE", 100)
 # Sign-in throttling (buckets/throttle.py), shared by all workers through the database: this many
