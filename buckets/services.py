@@ -3,6 +3,7 @@ import re
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from .models import Bucket
 
@@ -73,11 +74,50 @@ def merge_map(current: dict[str, str], patch: dict[str, object]) -> dict[str, st
     return merged
 
 
-def bucket_patch_labels(*, bucket: Bucket, labels: dict[str, str | None]) -> Bucket:
-    """Merge labels (a None value removes a key) and bump the metageneration."""
+# GCS accepts 0 (off) or 7 to 90 days; self-hosted, anything up to 90 days may make sense.
+MAX_SOFT_DELETE_SECONDS = 90 * 24 * 3600
+
+
+def validate_soft_delete_seconds(value: object) -> int:
+    try:
+        seconds = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValidationError(
+            "The soft delete retention must be a whole number of seconds.", code="soft_delete"
+        ) from None
+    if not 0 <= seconds <= MAX_SOFT_DELETE_SECONDS:
+        raise ValidationError(
+            f"The soft delete retention must be between 0 (off) and {MAX_SOFT_DELETE_SECONDS} "
+            "seconds (90 days).",
+            code="soft_delete",
+        )
+    return seconds
+
+
+def bucket_update_settings(
+    *,
+    bucket: Bucket,
+    labels: dict[str, str | None] | None = None,
+    versioning: bool | None = None,
+    soft_delete_seconds: int | None = None,
+    lifecycle_rules: list[dict] | None = None,
+) -> Bucket:
+    """Change a bucket's settings (None leaves one as it is) and bump its metageneration, in
+    one transaction. ``lifecycle_rules`` must have been validated
+    (``objects.lifecycle.validate_rules``); ``labels`` merge (a None value removes a key)."""
     with transaction.atomic():
         bucket = Bucket.objects.select_for_update().get(pk=bucket.pk)
-        bucket.labels = merge_map(bucket.labels, labels)
+        if labels is not None:
+            bucket.labels = merge_map(bucket.labels, labels)
+        if versioning is not None:
+            bucket.versioning_enabled = bool(versioning)
+        if soft_delete_seconds is not None:
+            seconds = validate_soft_delete_seconds(soft_delete_seconds)
+            if seconds != bucket.soft_delete_seconds:
+                bucket.soft_delete_seconds = seconds
+                bucket.soft_delete_effective = timezone.now()
+        if lifecycle_rules is not None:
+            bucket.lifecycle_rules = lifecycle_rules
         bucket.metageneration += 1
-        bucket.save(update_fields=["labels", "metageneration", "updated"])
+        bucket.save()
     return bucket

@@ -242,7 +242,7 @@ def bucket_patch(call: Call, bucket: str) -> HttpResponse:
     labels = _metadata_map(body.get("labels"), "labels")
     if call.request.method == "PUT":  # update replaces the labels; patch merges them
         labels = {**{key: None for key in found.labels}, **labels}
-    found = bucket_services.bucket_patch_labels(bucket=found, labels=labels)
+    found = bucket_services.bucket_update_settings(bucket=found, labels=labels)
     return _json(call, bucket_resource(found, call.request))
 
 
