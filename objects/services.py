@@ -77,6 +77,7 @@ __all__ = [
     "object_upload",
     "objects_count_under",
     "objects_list",
+    "deleted_restore",
     "object_restore",
     "objects_retire_batch",
     "versions_delete_batch",
@@ -903,6 +904,74 @@ def object_restore(
         else:
             obj.save()
         return obj
+
+
+def deleted_restore(
+    *, bucket: Bucket, prefix: str = "", name: str | None = None, since: datetime | None = None
+) -> int:
+    """Undo deletes: bring back each name under ``prefix`` (or just ``name``) that has no live
+    object, from its newest generation deleted at or after ``since`` (any time without it). A
+    soft-deleted generation is restored (``object_restore``); in a versioned bucket, where a
+    delete leaves the generation noncurrent, it is copied back onto the name, as GCS restores a
+    version. A name written again meanwhile is left alone. Returns how many came back."""
+    versions = ObjectVersion.objects.filter(bucket=bucket)
+    if name is not None:
+        versions = versions.filter(name=name)
+    elif prefix:
+        versions = versions.filter(name__gte=prefix)
+        if (upper := successor(prefix)) is not None:
+            versions = versions.filter(name__lt=upper)
+    if since is not None:
+        versions = versions.filter(time_deleted__gte=since)
+    restored = 0
+    after = ""
+    while True:
+        batch = list(
+            versions.filter(name__gt=after)
+            .order_by("name", "-generation")
+            .values_list("name", "generation", "state")[:_DELETE_BATCH]
+        )
+        if not batch:
+            return restored
+        newest: dict[str, tuple[int, str]] = {}
+        for row_name, generation, state in batch:
+            newest.setdefault(row_name, (generation, state))
+        # The last name of a full batch may have more rows in the next one: take it again there.
+        last = batch[-1][0]
+        if len(batch) == _DELETE_BATCH and len(newest) > 1:
+            newest.pop(last)
+            last = max(newest)
+        live = set(
+            Object.objects.filter(bucket=bucket, name__in=list(newest)).values_list(
+                "name", flat=True
+            )
+        )
+        for row_name, (generation, state) in newest.items():
+            if row_name in live:
+                continue
+            try:
+                if state == ObjectVersion.SOFT_DELETED:
+                    object_restore(
+                        bucket=bucket,
+                        name=row_name,
+                        generation=generation,
+                        preconditions=Preconditions(if_generation_match=0),
+                    )
+                else:
+                    object_copy(
+                        source_bucket=bucket,
+                        source_name=row_name,
+                        source_generation=generation,
+                        bucket=bucket,
+                        name=row_name,
+                        preconditions=Preconditions(if_generation_match=0),
+                    )
+            except (ObjectNotFound, PreconditionFailed):
+                continue  # purged or written again meanwhile
+            restored += 1
+        after = last
+        if len(batch) < _DELETE_BATCH:
+            return restored
 
 
 def object_versions(*, bucket: Bucket, name: str) -> list[Object | ObjectVersion]:

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from buckets.models import Bucket
 
-from ..models import Object
+from ..models import ObjectData
 
 
 def rfc3339(moment: datetime) -> str:
@@ -47,7 +47,7 @@ def quote_name(name: str) -> str:
     return quote(name, safe="")
 
 
-def object_resource(obj: Object, request: HttpRequest, base: str | None = None) -> dict:
+def object_resource(obj: ObjectData, request: HttpRequest, base: str | None = None) -> dict:
     """The object as GCS renders it. Listings pass ``base`` (``base_url(request)``) once."""
     bucket_id = obj.bucket.bucket_id
     quoted = quote_name(obj.name)
@@ -84,10 +84,17 @@ def object_resource(obj: Object, request: HttpRequest, base: str | None = None) 
         resource["metadata"] = obj.metadata
     if obj.component_count:
         resource["componentCount"] = obj.component_count
+    if obj.custom_time is not None:
+        resource["customTime"] = rfc3339(obj.custom_time)
+    if obj.time_deleted is not None:  # noncurrent or soft-deleted
+        resource["timeDeleted"] = rfc3339(obj.time_deleted)
+        if obj.soft_delete_time is not None:
+            resource["softDeleteTime"] = rfc3339(obj.soft_delete_time)
+            resource["hardDeleteTime"] = rfc3339(obj.hard_delete_time)
     return resource
 
 
-def etag(obj: Object) -> str:
+def etag(obj: ObjectData) -> str:
     # Changes with every generation and metageneration, like GCS's.
     return f"CK{obj.generation:x}{obj.metageneration:x}"
 
@@ -109,4 +116,11 @@ def bucket_resource(bucket: Bucket, request: HttpRequest) -> dict:
     }
     if bucket.labels:
         resource["labels"] = bucket.labels
+    resource["versioning"] = {"enabled": bucket.versioning_enabled}
+    policy = {"retentionDurationSeconds": str(bucket.soft_delete_seconds)}
+    if bucket.soft_delete_seconds:
+        policy["effectiveTime"] = rfc3339(bucket.soft_delete_effective or bucket.created)
+    resource["softDeletePolicy"] = policy
+    if bucket.lifecycle_rules:
+        resource["lifecycle"] = {"rule": bucket.lifecycle_rules}
     return resource

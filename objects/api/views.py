@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import Message
 from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
@@ -24,6 +25,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from buckets import services as bucket_services
@@ -36,7 +38,7 @@ from .. import services, uploads
 from ..glob import InvalidGlob
 from ..gzip_stream import NotGzip, gunzip_chunks
 from ..listing import MAX_RESULTS, InvalidPageToken
-from ..models import Object
+from ..models import Object, ObjectVersion
 from ..names import InvalidObjectName
 from . import errors, fields
 from .errors import ApiError
@@ -159,7 +161,18 @@ def _attributes(resource: dict, fallback_type: str | None = None) -> services.Ob
         content_encoding=resource.get("contentEncoding") or "",
         cache_control=resource.get("cacheControl") or "",
         metadata={str(k): str(v) for k, v in metadata.items() if v is not None},
+        custom_time=_custom_time(resource.get("customTime")),
     )
+
+
+def _custom_time(value: Any) -> datetime | None:
+    """GCS's customTime: an RFC 3339 date-time (or None)."""
+    if value is None or value == "":
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None or parsed.tzinfo is None:
+        raise errors.bad_request(f"customTime must be an RFC 3339 date-time, not {value!r}.")
+    return parsed
 
 
 def _expected_checksums(md5: str | None, crc32c: str | None) -> services.ExpectedChecksums:
@@ -212,12 +225,15 @@ def bucket_insert(call: Call) -> HttpResponse:
     if call.token.bucket_id is not None:
         raise errors.forbidden("This API token is limited to one bucket and cannot create buckets.")
     body = call.json_body()
+    bucket_settings = _bucket_settings(body, replace=False)
     try:
         bucket = bucket_services.bucket_create_with_id(
             owner=call.token.owner,
             bucket_id=str(body.get("name", "")),
             labels=_metadata_map(body.get("labels"), "labels"),
         )
+        if bucket_settings:
+            bucket = bucket_services.bucket_update_settings(bucket=bucket, **bucket_settings)
     except ValidationError as exc:
         raise errors.bad_request(" ".join(exc.messages)) from None
     except bucket_services.BucketNameTaken as exc:
@@ -236,19 +252,58 @@ def bucket_get(call: Call, bucket: str) -> HttpResponse:
     return _json(call, bucket_resource(call.bucket(bucket), call.request))
 
 
+def _bucket_settings(body: dict, *, replace: bool) -> dict[str, Any]:
+    """What a bucket resource sets besides labels: versioning, the soft delete policy and the
+    lifecycle rules, validated (400 and no change otherwise). ``replace`` (PUT): versioning and
+    lifecycle absent from the body are turned off and cleared, as GCS's update does."""
+    found: dict[str, Any] = {}
+    if "versioning" in body or replace:
+        versioning = body.get("versioning") or {}
+        if not isinstance(versioning, dict) or not isinstance(
+            versioning.get("enabled", False), bool
+        ):
+            raise errors.bad_request('versioning must be {"enabled": true|false}.')
+        found["versioning"] = versioning.get("enabled", False)
+    if body.get("softDeletePolicy") is not None:
+        policy = body["softDeletePolicy"]
+        if not isinstance(policy, dict):
+            raise errors.bad_request("softDeletePolicy must be an object.")
+        seconds = policy.get("retentionDurationSeconds")
+        try:
+            found["soft_delete_seconds"] = bucket_services.validate_soft_delete_seconds(
+                0 if seconds is None else seconds
+            )
+        except ValidationError as exc:
+            raise errors.bad_request(" ".join(exc.messages)) from None
+    if "lifecycle" in body or replace:
+        from ..lifecycle import validate_rules
+
+        lifecycle = body.get("lifecycle") or {}
+        if not isinstance(lifecycle, dict):
+            raise errors.bad_request("lifecycle must be an object with a rule list.")
+        found["lifecycle_rules"] = validate_rules(lifecycle.get("rule"))
+    return found
+
+
 def bucket_patch(call: Call, bucket: str) -> HttpResponse:
     found = call.bucket(bucket, write=True)
     body = call.json_body()
+    replace = call.request.method == "PUT"
     labels = _metadata_map(body.get("labels"), "labels")
-    if call.request.method == "PUT":  # update replaces the labels; patch merges them
+    if replace:  # update replaces the labels; patch merges them
         labels = {**{key: None for key in found.labels}, **labels}
-    found = bucket_services.bucket_update_settings(bucket=found, labels=labels)
+    settings = _bucket_settings(body, replace=replace)
+    found = bucket_services.bucket_update_settings(bucket=found, labels=labels, **settings)
     return _json(call, bucket_resource(found, call.request))
 
 
 def bucket_delete(call: Call, bucket: str) -> HttpResponse:
     found = call.bucket(bucket, write=True)
-    if Object.objects.filter(bucket=found).exists():
+    # Noncurrent versions are objects too (GCS refuses as well); soft-deleted ones go with it.
+    if (
+        Object.objects.filter(bucket=found).exists()
+        or ObjectVersion.objects.filter(bucket=found, state=ObjectVersion.NONCURRENT).exists()
+    ):
         raise errors.conflict("The bucket you tried to delete is not empty.")
     services.bucket_delete(bucket=found)
     return HttpResponse(status=204)
@@ -262,18 +317,25 @@ def objects_list(call: Call, bucket: str) -> HttpResponse:
     max_results = _int_param(call, "maxResults")
     if max_results is not None and max_results < 1:
         raise errors.bad_request("maxResults must be a positive integer.")
+    versions, soft_deleted = _bool_param(call, "versions"), _bool_param(call, "softDeleted")
+    if versions and soft_deleted:
+        raise errors.bad_request("versions and softDeleted cannot both be true.")
+    options = dict(
+        bucket=found,
+        prefix=call.params.get("prefix", ""),
+        delimiter=call.params.get("delimiter", ""),
+        start_offset=call.params.get("startOffset", ""),
+        end_offset=call.params.get("endOffset", ""),
+        match_glob=call.params.get("matchGlob", ""),
+        max_results=max_results or MAX_RESULTS,
+        page_token=call.params.get("pageToken", ""),
+        include_trailing_delimiter=_bool_param(call, "includeTrailingDelimiter"),
+    )
     try:
-        page = services.objects_list(
-            bucket=found,
-            prefix=call.params.get("prefix", ""),
-            delimiter=call.params.get("delimiter", ""),
-            start_offset=call.params.get("startOffset", ""),
-            end_offset=call.params.get("endOffset", ""),
-            match_glob=call.params.get("matchGlob", ""),
-            max_results=max_results or MAX_RESULTS,
-            page_token=call.params.get("pageToken", ""),
-            include_trailing_delimiter=_bool_param(call, "includeTrailingDelimiter"),
-        )
+        if versions or soft_deleted:
+            page = services.versions_list(soft_deleted=soft_deleted, **options)
+        else:
+            page = services.objects_list(**options)
     except (InvalidPageToken, InvalidGlob) as exc:
         raise errors.bad_request(str(exc)) from None
     body: dict[str, Any] = {"kind": "storage#objects"}
@@ -289,7 +351,13 @@ def objects_list(call: Call, bucket: str) -> HttpResponse:
 
 def _object_for_read(call: Call, found: Bucket, name: str) -> Object | HttpResponse:
     """The object after GCS's read preconditions: 412 for a failed match, 304 for a not-match."""
-    obj = services.object_get(bucket=found, name=name, generation=_int_param(call, "generation"))
+    generation = _int_param(call, "generation")
+    soft_deleted = _bool_param(call, "softDeleted")
+    if soft_deleted and generation is None:
+        raise errors.bad_request("A generation is required to get a soft-deleted object.")
+    obj = services.object_get(
+        bucket=found, name=name, generation=generation, soft_deleted=soft_deleted
+    )
     conditions = _preconditions(call)
     if (
         conditions.if_generation_match is not None
@@ -316,6 +384,8 @@ def object_get(call: Call, bucket: str, object: str, *, media: bool = False) -> 
             return obj
         if not (media or call.params.get("alt") == "media"):
             return _json(call, object_resource(obj, call.request))
+        if obj.state == ObjectVersion.SOFT_DELETED:
+            raise errors.bad_request("A soft-deleted object cannot be downloaded; restore it.")
         return _download(call, obj)
 
     # Replaced or deleted between reading its row and opening its blob: serve what it holds now.
@@ -331,6 +401,18 @@ def object_delete(call: Call, bucket: str, object: str) -> HttpResponse:
         preconditions=_preconditions(call),
     )
     return HttpResponse(status=204)
+
+
+def object_restore(call: Call, bucket: str, object: str) -> HttpResponse:
+    """Bring a soft-deleted generation back as the live object (a new generation)."""
+    found = call.bucket(bucket, write=True)
+    generation = _int_param(call, "generation")
+    if generation is None:
+        raise errors.bad_request("Restoring an object needs its generation.")
+    obj = services.object_restore(
+        bucket=found, name=object, generation=generation, preconditions=_preconditions(call)
+    )
+    return _json(call, object_resource(obj, call.request))
 
 
 _PATCHABLE = {
@@ -350,6 +432,8 @@ def object_patch(call: Call, bucket: str, object: str) -> HttpResponse:
         if api_name in body or (replace and api_name != "contentType"):
             default = "application/octet-stream" if api_name == "contentType" else ""
             changes[model_name] = body.get(api_name) or default
+    if "customTime" in body:
+        changes["custom_time"] = _custom_time(body["customTime"])
     obj = services.object_patch(
         bucket=found,
         name=object,
@@ -834,6 +918,10 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (
         re.compile(rf"^{_JSON}/b/(?P<bucket>{_SEGMENT})/o/(?P<object>{_SEGMENT})/compose$"),
         {"POST": object_compose},
+    ),
+    (
+        re.compile(rf"^{_JSON}/b/(?P<bucket>{_SEGMENT})/o/(?P<object>{_SEGMENT})/restore$"),
+        {"POST": object_restore},
     ),
     (
         re.compile(rf"^{_JSON}/b/(?P<bucket>{_SEGMENT})/o/(?P<object>.+)$"),
