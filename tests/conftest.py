@@ -93,6 +93,15 @@ def bucket(alice) -> Bucket:
 
 
 @pytest.fixture
+def no_soft_delete(bucket) -> Bucket:
+    """``bucket`` without soft delete (new buckets keep deleted objects for 7 days): a
+    replaced or deleted object's bytes go at once."""
+    bucket.soft_delete_seconds = 0
+    bucket.save(update_fields=["soft_delete_seconds"])
+    return bucket
+
+
+@pytest.fixture
 def other_bucket(alice) -> Bucket:
     return bucket_create(owner=alice, name="other")
 

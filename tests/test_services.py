@@ -48,6 +48,7 @@ def test_path_tricks_are_just_names(bucket, blob_dir, tmp_path, name):
     assert not (tmp_path / "x").exists() and not (tmp_path.parent / "x").exists()
 
 
+@pytest.mark.usefixtures("no_soft_delete")
 def test_replace_swaps_bytes_and_removes_the_old_blob(bucket, blob_dir):
     first = put(bucket, "doc.txt", b"version 1")
     second = put(bucket, "doc.txt", b"version 2!")
@@ -190,6 +191,7 @@ def _write_at_once(
     return outcomes
 
 
+@pytest.mark.usefixtures("no_soft_delete")
 def test_eight_writers_of_one_name_at_once_have_one_winner_per_generation(
     bucket, blob_dir, monkeypatch
 ):
@@ -223,6 +225,7 @@ def test_eight_writers_of_one_name_at_once_have_one_winner_per_generation(
     assert len(together.met) == 3 * 8  # every commit waited for the other seven
 
 
+@pytest.mark.usefixtures("no_soft_delete")
 def test_eight_unconditional_writers_of_one_name_all_commit_in_turn(bucket, blob_dir, monkeypatch):
     together = CommitTogether(monkeypatch, 8)
     bodies = [f"writer {w} ".encode() * 20_000 for w in range(8)]
@@ -262,6 +265,7 @@ def test_generation_match_guards_create_and_replace(bucket):
     assert replaced.generation > created.generation
 
 
+@pytest.mark.usefixtures("no_soft_delete")
 def test_delete_removes_row_and_blob(bucket, blob_dir):
     put(bucket, "a")
     keep = put(bucket, "b")
@@ -295,6 +299,7 @@ def test_folder_create_makes_a_placeholder_that_lists_as_a_folder(bucket):
     assert services.folder_create(bucket=bucket, prefix="reports/").pk == placeholder.pk
 
 
+@pytest.mark.usefixtures("no_soft_delete")
 def test_folder_delete_removes_exactly_the_subtree(bucket, blob_dir):
     for name in [
         "photos/2024/",
@@ -319,6 +324,7 @@ def test_folder_delete_needs_a_folder_name(bucket):
     assert Object.objects.count() == 1
 
 
+@pytest.mark.usefixtures("no_soft_delete")
 def test_folder_delete_spans_several_batches(bucket, blob_dir, monkeypatch):
     monkeypatch.setattr(services, "_DELETE_BATCH", 3)
     for i in range(10):

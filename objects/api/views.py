@@ -120,9 +120,12 @@ def _int_param(call: Call, name: str) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise errors.bad_request(f"Invalid value for {name}: {value!r}") from None
+    if not -(2**63) <= number < 2**63:  # GCS's int64: no database column holds more
+        raise errors.bad_request(f"Invalid value for {name}: {value!r} is out of range.")
+    return number
 
 
 def _bool_param(call: Call, name: str) -> bool:

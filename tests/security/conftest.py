@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Browser, sync_playwright
 
 from buckets.models import ApiToken, Bucket
-from objects.models import Object, UploadSession
+from objects.models import Object, ObjectVersion, UploadSession
 
 from ..browser import conftest as browser_fixtures
 from ..conftest import read, stored_blobs
@@ -33,6 +33,7 @@ def snapshot() -> dict:
         "buckets": _rows(Bucket),
         "tokens": _rows(ApiToken),
         "objects": _rows(Object),
+        "versions": _rows(ObjectVersion),
         "sessions": _rows(UploadSession),
         "bytes": {
             f"{obj.bucket.bucket_id}/{obj.name}": read(obj)

@@ -19,7 +19,7 @@ from buckets.services import bucket_create
 from buckets.tokens import token_create, token_revoke
 from objects import services, uploads
 from objects.api import views as api_views
-from objects.models import Object
+from objects.models import Object, ObjectVersion
 
 from ..conftest import PASSWORD, put
 from .conftest import assert_gcs_error, assert_unchanged, snapshot
@@ -187,6 +187,9 @@ OPS = [
         _COMPOSE,
         "application/json",
     ),
+    Op("restore", "POST", "/storage/v1/b/{b}/o/gone.txt/restore?generation={g}", 200, True),
+    Op("list soft-deleted", "GET", "/storage/v1/b/{b}/o?softDeleted=true", 200, False),
+    Op("list versions", "GET", "/storage/v1/b/{b}/o?versions=true", 200, False),
 ]
 
 # Credentials that identify nobody: 401 on every route, before anything else is looked at.
@@ -225,6 +228,8 @@ def _fill(bucket: Bucket) -> None:
     put(bucket, "a.txt", b"alpha", "text/plain")
     put(bucket, "b.txt", b"bravo", "text/plain")
     put(bucket, "dir/c.txt", b"charlie", "text/plain")
+    put(bucket, "gone.txt", b"soft-deleted", "text/plain")
+    services.object_delete(bucket=bucket, name="gone.txt")  # kept by the 7-day soft delete
 
 
 def _session(bucket: Bucket) -> str:
@@ -301,7 +306,12 @@ def _expected(op: Op, credential: str) -> int:
 
 def call(op: Op, world: World, authorization: str | None, bucket_id: str):
     client = Client(HTTP_AUTHORIZATION=authorization) if authorization else Client()
-    path = op.path.format(b=bucket_id, u=world.sessions.get(bucket_id, "no-such-session"))
+    deleted = ObjectVersion.objects.filter(bucket__bucket_id=bucket_id, name="gone.txt").first()
+    path = op.path.format(
+        b=bucket_id,
+        u=world.sessions.get(bucket_id, "no-such-session"),
+        g=deleted.generation if deleted else 1,
+    )
     return client.generic(
         op.method, path, op.body, content_type=op.content_type, **op.headers
     ), path

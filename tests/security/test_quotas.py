@@ -26,6 +26,8 @@ def quota_of_1000(alice):
 def test_uploads_past_the_users_quota_are_refused_and_store_nothing(
     bucket, other_bucket, quota_of_1000, django_capture_on_commit_callbacks
 ):
+    bucket.soft_delete_seconds = 0  # a replaced object's bytes go at once
+    bucket.save()
     put(bucket, "a", b"x" * 600)
     with pytest.raises(services.QuotaExceeded, match="quota"):
         put(other_bucket, "b", b"x" * 500)  # the quota spans the user's buckets
@@ -33,6 +35,23 @@ def test_uploads_past_the_users_quota_are_refused_and_store_nothing(
         put(bucket, "a", b"x" * 900)  # replacing counts only the difference
     assert [obj.size for obj in bucket.contents.all()] == [900]
     assert len(stored_blobs()) == 1
+
+
+def test_kept_generations_count_until_they_are_gone_for_good(
+    bucket, quota_of_1000, django_capture_on_commit_callbacks
+):
+    """With soft delete on (new buckets' default) a replaced or deleted object keeps its bytes,
+    so it keeps counting; deleting it for good frees them."""
+    first = put(bucket, "a", b"x" * 600)
+    with pytest.raises(services.QuotaExceeded, match="deleted files and old versions"):
+        put(bucket, "a", b"x" * 500)
+    services.object_delete(bucket=bucket, name="a")
+    with pytest.raises(services.QuotaExceeded):
+        put(bucket, "b", b"x" * 500)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.version_purge(bucket=bucket, name="a", generation=first.generation)
+    put(bucket, "b", b"x" * 500)
+    assert [obj.name for obj in bucket.contents.all()] == ["b"]
 
 
 def test_copies_and_composes_count_too(bucket, quota_of_1000):
