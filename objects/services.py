@@ -491,6 +491,19 @@ def _current(bucket: Bucket, name: str) -> Object | None:
     return _find(bucket, name, for_update=True)
 
 
+def _retry_insert_race(operation: Callable[[], T]) -> T:
+    """Run ``operation`` in a transaction, again (up to three times) when it lost a race to
+    create the same name (another writer inserted it between our read and our insert)."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return operation()
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def commit_blob(
     *,
     bucket: Bucket,
@@ -511,47 +524,43 @@ def commit_blob(
     ``counted_bytes`` of the new bytes already count against the owner's quota (a resumable
     session's).
     """
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                current = _current(bucket, name)
-                preconditions.check(current)
-                if current is None:
-                    quotas.check_new_object(bucket)
-                freed = current.size if current and not keeps_retired(bucket) else 0
-                quotas.check_bytes(bucket, size - freed - counted_bytes)
-                now = timezone.now()
-                obj = current or Object(bucket=bucket, name=name)
-                old_key = current.blob_key if current else None
-                # The same key when a retried finish of a resumable upload commits its own blob
-                # again: that blob is the object's, whatever the old row said.
-                retired = copy.copy(current) if current and old_key != key else None
-                obj.generation = _next_generation(current)
-                obj.metageneration = 1
-                obj.size = size
-                obj.md5_hash = md5_hash
-                obj.crc32c = crc32c
-                obj.content_type = attributes.content_type or guess_content_type(name)
-                obj.content_encoding = attributes.content_encoding
-                obj.cache_control = attributes.cache_control
-                obj.metadata = attributes.metadata
-                obj.component_count = component_count
-                obj.custom_time = attributes.custom_time
-                obj.blob_key = key
-                obj.created = now  # every generation is a new object to GCS
-                obj.updated = now
-                if retired is not None:
-                    retire(bucket, [retired], now)
-                if current is None:
-                    insert_row(obj)
-                else:
-                    obj.save()
-                return obj
-        except IntegrityError:
-            # Another writer created the same name between our read and insert; read again.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+
+    def commit() -> Object:
+        current = _current(bucket, name)
+        preconditions.check(current)
+        if current is None:
+            quotas.check_new_object(bucket)
+        freed = current.size if current and not keeps_retired(bucket) else 0
+        quotas.check_bytes(bucket, size - freed - counted_bytes)
+        now = timezone.now()
+        obj = current or Object(bucket=bucket, name=name)
+        old_key = current.blob_key if current else None
+        # The same key when a retried finish of a resumable upload commits its own blob
+        # again: that blob is the object's, whatever the old row said.
+        retired = copy.copy(current) if current and old_key != key else None
+        obj.generation = _next_generation(current)
+        obj.metageneration = 1
+        obj.size = size
+        obj.md5_hash = md5_hash
+        obj.crc32c = crc32c
+        obj.content_type = attributes.content_type or guess_content_type(name)
+        obj.content_encoding = attributes.content_encoding
+        obj.cache_control = attributes.cache_control
+        obj.metadata = attributes.metadata
+        obj.component_count = component_count
+        obj.custom_time = attributes.custom_time
+        obj.blob_key = key
+        obj.created = now  # every generation is a new object to GCS
+        obj.updated = now
+        if retired is not None:
+            retire(bucket, [retired], now)
+        if current is None:
+            insert_row(obj)
+        else:
+            obj.save()
+        return obj
+
+    return _retry_insert_race(commit)
 
 
 def object_get(
@@ -880,11 +889,13 @@ def object_restore(
     metageneration 1, as GCS does. Its bytes are not copied: the blob moves with the row. A
     live object of that name is retired as any overwrite would retire it (``preconditions``
     apply to it: ``if_generation_match=0`` restores only if there is none)."""
-    with transaction.atomic():
+
+    def restore() -> Object:
+        # Rows are locked live first, then the version, as every other writer does.
+        current = _current(bucket, name)
         version = _version(bucket, name, generation, ObjectVersion.SOFT_DELETED, for_update=True)
         if version is None:
             raise ObjectNotFound(bucket, name)
-        current = _current(bucket, name)
         preconditions.check(current)
         if current is None:
             quotas.check_new_object(bucket)
@@ -904,6 +915,8 @@ def object_restore(
         else:
             obj.save()
         return obj
+
+    return _retry_insert_race(restore)
 
 
 def deleted_restore(
