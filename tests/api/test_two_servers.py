@@ -4,6 +4,7 @@
 import base64
 import hashlib
 import os
+import re
 import threading
 from datetime import timedelta
 
@@ -187,3 +188,105 @@ def test_a_resumable_upload_started_on_one_server_finishes_on_the_other(two_serv
         http.get(f"{first.url}/storage/v1/b/{bucket.bucket_id}/o/travelling.bin?alt=media").content
         == data
     )
+
+
+def test_two_servers_and_the_lifecycle_runner_at_once(
+    two_servers, shared_gcs, token, bucket, tmp_path
+):
+    """Writers overwrite names through both servers while the lifecycle runner loops in a
+    process of its own, with a rule that deletes everything under tmp/ and one that keeps two
+    old versions. No request fails, no write is lost (every generation a server acknowledged is
+    live, noncurrent or soft-deleted, with its bytes), and nothing outside tmp/ loses its live
+    generation."""
+    import subprocess
+    import sys
+
+    from buckets.models import Bucket
+    from buckets.services import bucket_update_settings
+    from objects import lifecycle, services
+
+    from .conftest import ROOT, database_url
+
+    bucket_update_settings(
+        bucket=bucket,
+        versioning=True,
+        lifecycle_rules=lifecycle.validate_rules(
+            [
+                {"action": {"type": "Delete"}, "condition": {"age": 0, "matchesPrefix": ["tmp/"]}},
+                {"action": {"type": "Delete"}, "condition": {"numNewerVersions": 2}},
+            ]
+        ),
+    )
+    env = {
+        **os.environ,
+        **storage_env("gcs", shared_gcs),
+        "DATABASE_URL": database_url(),
+        "OBJSTORE_DATA_DIR": str(tmp_path / "data"),
+        "OBJSTORE_BLOB_DIR": str(tmp_path),
+    }
+    runner = subprocess.Popen(
+        [sys.executable, "manage.py", "objstore_lifecycle", "--loop", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    acknowledged: dict[tuple[str, int], bytes] = {}
+    failures: list[object] = []
+
+    def writer(number: int) -> None:
+        http = session_for(token)
+        for round in range(6):
+            for name in (f"keep/w{number}-{i}" for i in range(4)):
+                for path in (name, name.replace("keep/", "tmp/")):
+                    body = f"{path} round {round} ".encode() * 50
+                    server = two_servers[(number + round) % 2]
+                    try:
+                        response = http.post(
+                            f"{server.url}/upload/storage/v1/b/{bucket.bucket_id}/o",
+                            params={"uploadType": "media", "name": path},
+                            data=body,
+                        )
+                    except requests.RequestException as exc:
+                        failures.append(exc)
+                        continue
+                    if response.status_code != 200:
+                        failures.append((path, response.status_code, response.text[:200]))
+                        continue
+                    acknowledged[(path, int(response.json()["generation"]))] = body
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    runner.terminate()
+    out, err = runner.communicate(timeout=60)
+    assert not failures, failures[:5]
+    assert runner.returncode == 0, err.decode()[-2000:]
+    assert b"Traceback" not in err, err.decode()[-2000:]
+    # The runner acted while the writers wrote (not only in the last pass below).
+    assert re.search(rb": deleted [1-9][\d,]* live object", out), out.decode()[-2000:]
+
+    fresh = Bucket.objects.get(pk=bucket.pk)
+    lifecycle.run(buckets=[fresh])  # a last pass once the writers are done
+    rows = {
+        (row.name, row.generation): row
+        for model in (Object, ObjectVersion)
+        for row in model.objects.filter(bucket=bucket)
+    }
+    with override_settings(
+        STORAGES={"objstore": storage_settings("gcs", shared_gcs, two_servers[0].blob_dir)}
+    ):
+        for key, body in acknowledged.items():
+            assert key in rows, f"acknowledged write {key} was lost"
+            assert services.object_open(rows[key]).read() == body
+    live = set(Object.objects.filter(bucket=bucket).values_list("name", flat=True))
+    written = {name for name, _ in acknowledged}
+    assert live == {name for name in written if name.startswith("keep/")}
+    for name in live:  # the live generation is the last one acknowledged for its name
+        newest = max(generation for n, generation in acknowledged if n == name)
+        assert Object.objects.get(bucket=bucket, name=name).generation == newest
+    noncurrent = ObjectVersion.objects.filter(bucket=bucket, state=ObjectVersion.NONCURRENT)
+    for name in live:  # numNewerVersions 2: at most one old version stays noncurrent per name
+        assert noncurrent.filter(name=name).count() <= 1
