@@ -1,6 +1,6 @@
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
@@ -8,13 +8,15 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import Object, UploadSession
+from .models import Object, ObjectVersion, UploadSession
 
 
 @admin.register(Object)
 class ObjectAdmin(admin.ModelAdmin):
     """Objects are written through the pane and the API (which stream and hash the bytes);
-    the admin inspects them, edits their type, and deletes them through the service layer."""
+    the admin inspects them, edits their type, and deletes them through the service layer, as
+    any delete: the bucket's policy applies, so the object becomes noncurrent or soft-deleted
+    if its bucket keeps them (see Object versions), and only otherwise are its bytes gone."""
 
     list_display = ["name", "bucket", "human_size", "content_type", "generation", "updated"]
     list_filter = ["content_type", "bucket__owner", "updated"]
@@ -68,6 +70,100 @@ class ObjectAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Object]) -> None:
         for obj in queryset.select_related("bucket"):
             self.delete_model(request, obj)
+
+
+@admin.register(ObjectVersion)
+class ObjectVersionAdmin(admin.ModelAdmin):
+    """Generations that are no longer live: noncurrent (replaced or deleted in a bucket with
+    versioning) and soft-deleted (kept until their hard delete time). Read-only; deleting one
+    here purges it for good, bytes and all (the service layer's ``version_purge``), and a
+    soft-deleted one can be restored as the live object."""
+
+    list_display = [
+        "name",
+        "bucket",
+        "generation",
+        "state",
+        "human_size",
+        "time_deleted",
+        "hard_delete_time",
+    ]
+    list_filter = ["state", "bucket__owner", "time_deleted"]
+    search_fields = ["name", "bucket__name", "bucket__bucket_id"]
+    list_select_related = ["bucket"]
+    show_full_result_count = False
+    fields = [
+        "bucket",
+        "name",
+        "generation",
+        "state",
+        "size",
+        "content_type",
+        "content_encoding",
+        "cache_control",
+        "metadata",
+        "md5_hash",
+        "crc32c",
+        "metageneration",
+        "component_count",
+        "custom_time",
+        "created",
+        "updated",
+        "time_deleted",
+        "soft_delete_time",
+        "hard_delete_time",
+    ]
+    readonly_fields = fields
+    actions = ["restore_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="Size", ordering="size")
+    def human_size(self, version: ObjectVersion) -> str:
+        return filesizeformat(version.size)
+
+    def delete_model(self, request: HttpRequest, obj: ObjectVersion) -> None:
+        try:
+            services.version_purge(bucket=obj.bucket, name=obj.name, generation=obj.generation)
+        except services.ObjectNotFound:
+            pass  # purged or restored meanwhile
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ObjectVersion]) -> None:
+        for version in queryset.select_related("bucket"):
+            self.delete_model(request, version)
+
+    def has_restore_permission(self, request: HttpRequest) -> bool:
+        # A restore writes the live object: whoever may change objects may restore them.
+        return request.user.has_perm("objects.change_object")
+
+    @admin.action(
+        description="Restore selected soft-deleted generations as live objects",
+        permissions=["restore"],
+    )
+    def restore_selected(self, request: HttpRequest, queryset: QuerySet[ObjectVersion]) -> None:
+        restored, skipped = 0, []
+        for version in queryset.select_related("bucket").order_by("generation"):
+            if version.state != ObjectVersion.SOFT_DELETED:
+                skipped.append(f"{version} is not soft-deleted")
+                continue
+            try:
+                services.object_restore(
+                    bucket=version.bucket, name=version.name, generation=version.generation
+                )
+            except services.ObjectNotFound:
+                skipped.append(f"{version} was purged or restored meanwhile")
+            except services.QuotaExceeded as exc:
+                skipped.append(f"{version}: {exc}")
+            else:
+                restored += 1
+        if restored:
+            self.message_user(request, f"Restored {restored} object(s).", messages.SUCCESS)
+        for reason in skipped:
+            self.message_user(request, f"Not restored: {reason}.", messages.WARNING)
 
 
 @admin.register(UploadSession)

@@ -10,7 +10,8 @@ server from deleting a blob that an object stops referring to (it is retired ins
 
 1. the database, with SQLite's online backup API: one read transaction, so a consistent
    snapshot, taken while writers go on (WAL mode lets them);
-2. every blob the *snapshot* refers to (objects, and unfinished resumable uploads), streamed
+2. every blob the *snapshot* refers to (live objects, their noncurrent and soft-deleted
+   generations, and unfinished resumable uploads), streamed
    from the storage and checked against the snapshot's size, MD5 and CRC32C. The hold
    guarantees that none of them was deleted since the snapshot; blobs are never rewritten in
    place (a write always goes to a new key), so what is read is what the snapshot describes;
@@ -42,6 +43,7 @@ from django.db import connection, connections
 
 from . import retirement
 from .backends import Blobs, FileSystemBlobs, blobs
+from .maintenance import describe_object
 
 DATABASE_FILE = "objstore.sqlite3"
 MANIFEST_FILE = "MANIFEST.json"
@@ -64,6 +66,9 @@ class BackupReport:
     dest: Path
     objects: int = 0
     object_bytes: int = 0
+    # Noncurrent and soft-deleted generations (ObjectVersion rows), bytes and all.
+    versions: int = 0
+    version_bytes: int = 0
     upload_sessions: int = 0
     blobs: int = 0
     blob_bytes: int = 0
@@ -75,6 +80,7 @@ class BackupReport:
 @dataclass
 class RestoreReport:
     objects: int = 0
+    versions: int = 0
     blobs_copied: int = 0
     blobs_kept: int = 0
     problems: list[str] = field(default_factory=list)
@@ -138,6 +144,8 @@ def create_backup(*, dest: Path, progress: Callable[[str], None] | None = None) 
         "storage": type(store).__name__,
         "objects": report.objects,
         "bytes": report.object_bytes,
+        "versions": report.versions,
+        "version_bytes": report.version_bytes,
         "upload_sessions": report.upload_sessions,
         "blobs": report.blobs,
         "blob_bytes": report.blob_bytes,
@@ -180,7 +188,7 @@ def _integrity_check(database: Path) -> str:
 @dataclass
 class _Reference:
     key: str
-    what: str  # for messages: the object's bucket/name, or the upload session
+    what: str  # for messages: the object's bucket/name (and generation), or the upload session
     size: int | None  # None: the whole blob (a cloud upload's part)
     md5: str = ""  # base64; empty: not checked
     crc32c: str = ""
@@ -188,7 +196,8 @@ class _Reference:
 
 
 def _references(snapshot: Path, report: BackupReport) -> Iterator[_Reference]:
-    """Every blob the snapshot refers to: objects' blobs and those of unfinished uploads."""
+    """Every blob the snapshot refers to: those of live objects, of noncurrent and soft-deleted
+    generations, and of unfinished uploads."""
     with _open_sqlite(snapshot) as db:
         rows = db.execute(
             "SELECT b.bucket_id, o.name, o.blob_key, o.size, o.md5_hash, o.crc32c"
@@ -198,7 +207,19 @@ def _references(snapshot: Path, report: BackupReport) -> Iterator[_Reference]:
             for bucket_id, name, key, size, md5, crc in batch:
                 report.objects += 1
                 report.object_bytes += size
-                yield _Reference(key, f"{bucket_id}/{name}", size, md5, crc)
+                yield _Reference(key, describe_object(bucket_id, name), size, md5, crc)
+        if _has_table(db, "objects_objectversion"):  # a backup of an objstore before versions
+            rows = db.execute(
+                "SELECT b.bucket_id, v.name, v.generation, v.state, v.blob_key, v.size,"
+                " v.md5_hash, v.crc32c FROM objects_objectversion v"
+                " JOIN buckets_bucket b ON b.id = v.bucket_id ORDER BY v.id"
+            )
+            while batch := rows.fetchmany(1000):
+                for bucket_id, name, generation, state, key, size, md5, crc in batch:
+                    report.versions += 1
+                    report.version_bytes += size
+                    what = describe_object(bucket_id, name, generation=generation, state=state)
+                    yield _Reference(key, what, size, md5, crc)
         rows = db.execute(
             "SELECT upload_id, blob_key, received, parts FROM objects_uploadsession"
             " WHERE completed_generation IS NULL ORDER BY id"
@@ -264,6 +285,8 @@ def _copy_blob(store: Blobs, ref: _Reference, root: Path, report: BackupReport) 
                     crc.update(data)
     except Exception as exc:
         target.unlink(missing_ok=True)
+        if _missing(store, ref.key):  # GCS opens lazily: a missing blob fails the first read
+            return "the blob is missing"
         return f"could not copy the blob: {exc!r}"
     report.blobs += 1
     report.blob_bytes += copied
@@ -277,11 +300,26 @@ def _copy_blob(store: Blobs, ref: _Reference, root: Path, report: BackupReport) 
     return None
 
 
+def _missing(store: Blobs, key: str) -> bool:
+    try:
+        store.size(key)
+    except FileNotFoundError:
+        return True
+    except Exception:  # the storage failing: not known to be missing
+        return False
+    return False
+
+
 def _copy_secret_key(dest: Path) -> None:
     """The generated SECRET_KEY (signs sessions), when there is one in the data directory."""
     source = Path(settings.DATA_DIR) / SECRET_KEY_FILE
     if source.is_file():
         _write_private(dest / SECRET_KEY_FILE, source.read_bytes())
+
+
+def _has_table(db: sqlite3.Connection, table: str) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return db.execute(query, (table,)).fetchone() is not None
 
 
 def _migrations(database: Path) -> dict[str, str]:
@@ -349,17 +387,27 @@ def restore_target() -> tuple[Path, Path]:
 
 
 def target_objects(database: Path) -> int | None:
-    """How many objects the target database holds: 0 if it does not exist or has no objstore
-    tables yet, None if it cannot be read at all (damaged)."""
+    """How many objects the target database holds, counting noncurrent and soft-deleted
+    generations: 0 if it does not exist or has no objstore tables yet, None if it cannot be
+    read at all (damaged)."""
+    counts = _count_objects(database)
+    return None if counts is None else sum(counts)
+
+
+def _count_objects(database: Path) -> tuple[int, int] | None:
+    """(live objects, versions) in the database; (0, 0) without one or its tables; None if
+    it cannot be read."""
     if not database.exists():
-        return 0
+        return 0, 0
     try:
         with _open_sqlite(database) as db:
-            return db.execute("SELECT count(*) FROM objects_object").fetchone()[0]
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return 0
-        return None
+            counts = []
+            for table in ("objects_object", "objects_objectversion"):
+                if _has_table(db, table):
+                    counts.append(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                else:
+                    counts.append(0)
+            return counts[0], counts[1]
     except sqlite3.DatabaseError:
         return None
 
@@ -384,7 +432,8 @@ def restore_backup(*, src: Path, force: bool = False) -> RestoreReport:
         raise BackupError(f"{database} exists and cannot be read; --force replaces it")
     if existing and not force:
         raise BackupError(
-            f"{database} already holds {existing} object(s); --force replaces it with the backup"
+            f"{database} already holds {existing} object(s) (generations kept included); "
+            "--force replaces it with the backup"
         )
     connections.close_all()  # no connection of ours may keep the old file (or its WAL) open
 
@@ -423,7 +472,7 @@ def restore_backup(*, src: Path, force: bool = False) -> RestoreReport:
     target_secret = Path(settings.DATA_DIR) / SECRET_KEY_FILE
     if secret.is_file() and not target_secret.exists():
         _write_private(target_secret, secret.read_bytes())
-    report.objects = target_objects(database) or 0
+    report.objects, report.versions = _count_objects(database) or (0, 0)
     return report
 
 

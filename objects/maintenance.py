@@ -1,5 +1,9 @@
 """Housekeeping for the object storage (service layer): orphan blobs, expired upload sessions,
-and a consistency check of rows against blobs. Used by objstore_gc and objstore_check."""
+and a consistency check of rows against blobs. Used by objstore_gc and objstore_check.
+
+A blob is referenced by a live ``Object``, by an ``ObjectVersion`` (a noncurrent or soft-deleted
+generation, whose bytes are as precious as a live one's until it is purged), or by an unfinished
+upload session; the one definition is ``retirement.unreferenced``."""
 
 import base64
 import hashlib
@@ -11,12 +15,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import google_crc32c
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import retirement, services, uploads
 from .backends import FileSystemBlobs, blobs
-from .models import Object, UploadSession
+from .models import Object, ObjectData, ObjectVersion, UploadSession
 
 _BATCH = 1000
 
@@ -31,19 +35,11 @@ class GcReport:
     retired_swept: int = 0
 
 
-def _session_base(key: str) -> str:
-    return key.split(".part-", 1)[0]
-
-
 def _unreferenced(keys: list[str]) -> set[str]:
-    used = set(Object.objects.filter(blob_key__in=keys).values_list("blob_key", flat=True))
-    bases = {_session_base(key) for key in keys}
-    used_bases = set(
-        UploadSession.objects.filter(
-            blob_key__in=bases, completed_generation__isnull=True
-        ).values_list("blob_key", flat=True)
-    )
-    return {key for key in keys if key not in used and _session_base(key) not in used_bases}
+    """The keys that no row refers to (``retirement.unreferenced``: live objects, noncurrent
+    and soft-deleted versions, unfinished uploads and the parts of a cloud upload still in
+    progress), read in one statement so that a blob moving between tables is never missed."""
+    return set(retirement.unreferenced(keys, session_parts=True))
 
 
 def _batches(items: Iterator[tuple[str, datetime]]) -> Iterator[list[tuple[str, datetime]]]:
@@ -142,37 +138,66 @@ def remove_empty_directories(
     return removed
 
 
+def describe_object(
+    bucket_id: str, name: str, *, generation: int | None = None, state: str = "live"
+) -> str:
+    """An object as messages name it: ``bucket/name``, and which generation for one that is
+    not live (noncurrent or soft-deleted)."""
+    where = f"{bucket_id}/{name}"
+    if state == "live":
+        return where
+    label = dict(ObjectVersion.STATES).get(state, state)
+    return f"{where} (generation {generation}, {label})"
+
+
 @dataclass
 class Problem:
     bucket_id: str
     name: str
     blob_key: str
     problem: str
+    generation: int | None = None
+    state: str = "live"  # or ObjectVersion.NONCURRENT / ObjectVersion.SOFT_DELETED
+
+    @property
+    def where(self) -> str:
+        return describe_object(
+            self.bucket_id, self.name, generation=self.generation, state=self.state
+        )
 
 
 def check_objects(*, verify_hashes: bool = False) -> Iterator[Problem]:
-    """Every object whose blob is missing, of the wrong size, or (with ``verify_hashes``) whose
-    bytes do not match the stored MD5/CRC32C. Changes nothing.
+    """Every object, live, noncurrent or soft-deleted, whose blob is missing, of the wrong
+    size, or (with ``verify_hashes``) whose bytes do not match the stored MD5/CRC32C. Changes
+    nothing.
 
     A blob that cannot be read is a problem of its object, not the end of the check. Database
     errors (a damaged database) are left to the caller: no row after one can be trusted."""
     store = blobs()
-    rows = Object.objects.select_related("bucket").order_by("pk")
-    for obj in rows.iterator(chunk_size=_BATCH):
-        try:
-            problem = _check_one(store, obj, verify_hashes)
-        except Exception as exc:
-            problem = f"could not read the blob: {exc!r}"
-        if problem == _MISSING and _replaced_meanwhile(obj):
-            continue  # a writer replaced or deleted the object while we looked: not a problem
-        if problem:
-            yield Problem(obj.bucket.bucket_id, obj.name, obj.blob_key, problem)
+    for model in (Object, ObjectVersion):
+        rows = model.objects.select_related("bucket").order_by("pk")
+        for row in rows.iterator(chunk_size=_BATCH):
+            try:
+                problem = _check_one(store, row, verify_hashes)
+            except Exception as exc:
+                problem = f"could not read the blob: {exc!r}"
+            if problem == _MISSING and _replaced_meanwhile(row):
+                continue  # a writer replaced, deleted or purged it while we looked: not a problem
+            if problem:
+                yield Problem(
+                    row.bucket.bucket_id,
+                    row.name,
+                    row.blob_key,
+                    problem,
+                    generation=row.generation,
+                    state=row.state,
+                )
 
 
 _MISSING = "blob is missing"
 
 
-def _check_one(store, obj: Object, verify_hashes: bool) -> str | None:
+def _check_one(store, obj: ObjectData, verify_hashes: bool) -> str | None:
     try:
         size = store.size(obj.blob_key)
     except FileNotFoundError:
@@ -199,8 +224,10 @@ def _check_one(store, obj: Object, verify_hashes: bool) -> str | None:
     return None
 
 
-def _replaced_meanwhile(obj: Object) -> bool:
-    return not Object.objects.filter(pk=obj.pk, blob_key=obj.blob_key).exists()
+def _replaced_meanwhile(row: ObjectData) -> bool:
+    """Whether the row no longer refers to the blob it had: replaced or deleted (a live one),
+    purged, or restored as the live object (a version: its blob went with it)."""
+    return not type(row).objects.filter(pk=row.pk, blob_key=row.blob_key).exists()
 
 
 def sqlite_quick_check() -> str | None:
@@ -215,6 +242,10 @@ def sqlite_quick_check() -> str | None:
 
 
 def forget_broken(problem: Problem) -> None:
-    """Remove the row of an object whose bytes are gone or wrong (objstore_check --delete)."""
-    Object.objects.filter(blob_key=problem.blob_key).delete()
+    """Remove the row of an object whose bytes are gone or wrong (objstore_check --delete):
+    whichever row holds the blob now, live or not (a delete or restore since the check may
+    have moved it), and then the blob."""
+    with transaction.atomic():
+        Object.objects.filter(blob_key=problem.blob_key).delete()
+        ObjectVersion.objects.filter(blob_key=problem.blob_key).delete()
     services.delete_blobs([problem.blob_key])

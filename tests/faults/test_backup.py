@@ -1,5 +1,6 @@
-"""Backups taken while clients write: the snapshot's objects come back whole in a new data
-directory; a damaged database is reported by objstore_check, never a traceback."""
+"""Backups taken while clients write: the snapshot's objects, with their noncurrent and
+soft-deleted generations, come back whole in a new data directory; a damaged database is
+reported by objstore_check, never a traceback."""
 
 import hashlib
 import json
@@ -55,8 +56,8 @@ def manage(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.Compl
 
 
 class WriteLoad:
-    """Threads that overwrite, delete and create objects through the API until stopped, and
-    remember the MD5 of every (name, generation) they wrote."""
+    """Threads that overwrite, delete and create objects and purge old generations through the
+    API until stopped, and remember the MD5 of every (name, generation) they wrote."""
 
     def __init__(self, server, token: str, bucket) -> None:
         self.base = f"{server.url}/storage/v1/b/{bucket.bucket_id}/o"
@@ -73,33 +74,43 @@ class WriteLoad:
         session.headers["Authorization"] = f"Bearer {self.token}"
         return session
 
-    def put(self, client: requests.Session, name: str, data: bytes) -> None:
+    def put(self, client: requests.Session, name: str, data: bytes) -> int | None:
         response = client.post(
             f"{self.upload}?uploadType=media&name={quote(name, safe='')}", data=data, timeout=60
         )
         if response.status_code != 200:
             self.errors.append(f"upload {name}: {response.status_code} {response.text[:200]}")
-            return
-        self.written[(name, int(response.json()["generation"]))] = hashlib.md5(data).hexdigest()
+            return None
+        generation = int(response.json()["generation"])
+        self.written[(name, generation)] = hashlib.md5(data).hexdigest()
         self.commits.append(time.monotonic())
+        return generation
+
+    def delete(self, client: requests.Session, name: str, generation: int | None = None) -> None:
+        query = f"?generation={generation}" if generation else ""
+        response = client.delete(f"{self.base}/{quote(name, safe='')}{query}", timeout=60)
+        if response.status_code not in (204, 404):
+            self.errors.append(f"delete {name} {generation}: {response.status_code}")
+        else:
+            self.commits.append(time.monotonic())
 
     def _run(self, number: int) -> None:
         rng = random.Random(number)
         client = self.client()
         created = 0
+        mine: list[tuple[str, int]] = []  # generations of the hot names, to purge some
         while not self.stop.is_set():
             roll = rng.random()
             try:
-                if roll < 0.6:  # overwrite one of a few names
+                if roll < 0.55:  # overwrite one of a few names (the old one: noncurrent)
                     name = f"load-{number}/hot-{rng.randrange(8)}"
-                    self.put(client, name, rng.randbytes(rng.randrange(1, 64 * 1024)))
-                elif roll < 0.8:
-                    name = f"load-{number}/hot-{rng.randrange(8)}"
-                    response = client.delete(f"{self.base}/{quote(name, safe='')}", timeout=60)
-                    if response.status_code not in (204, 404):
-                        self.errors.append(f"delete {name}: {response.status_code}")
-                    else:
-                        self.commits.append(time.monotonic())
+                    generation = self.put(client, name, rng.randbytes(rng.randrange(1, 64 * 1024)))
+                    if generation is not None:
+                        mine.append((name, generation))
+                elif roll < 0.7:
+                    self.delete(client, f"load-{number}/hot-{rng.randrange(8)}")
+                elif roll < 0.8 and mine:  # one generation, for good (its bytes are released)
+                    self.delete(client, *mine.pop(rng.randrange(len(mine))))
                 else:
                     created += 1
                     name = f"load-{number}/new-{created}"
@@ -128,6 +139,12 @@ def test_backup_under_write_load_restores_clean(
     seed = load.client()
     for index in range(30):
         load.put(seed, f"seed/{index}", os.urandom(index * 997))
+    for index in range(0, 30, 5):  # soft-deleted (the bucket keeps deleted objects 7 days)
+        load.delete(seed, f"seed/{index}")
+    # Under load, replaced and deleted objects become noncurrent; purging one of those (soft
+    # delete off) releases its blob, which the backup's hold keeps until the copy is done.
+    bucket.versioning_enabled, bucket.soft_delete_seconds = True, 0
+    bucket.save()
     # An unfinished resumable upload: its first 256 KiB are in the snapshot, nothing more.
     start = seed.post(
         f"{load.upload}?uploadType=resumable", json={"name": "unfinished"}, timeout=60
@@ -161,11 +178,13 @@ def test_backup_under_write_load_restores_clean(
     during = sum(began <= moment <= ended for moment in load.commits)
     assert during > 0, "no write landed while the backup ran"
     assert report.problems == []
-    assert report.objects >= 30 and report.upload_sessions == 1
-    # Blobs replaced or deleted during the backup were kept for it, and swept after it.
+    assert report.objects >= 24 and report.upload_sessions == 1
+    assert report.versions > 6  # the soft-deleted seeds and the noncurrent generations
+    # Blobs purged during the backup were kept for it, and swept after it.
     assert report.retired_swept > 0
     manifest = json.loads((dest / backup.MANIFEST_FILE).read_text())
     assert manifest["objects"] == report.objects and manifest["problems"] == []
+    assert manifest["versions"] == report.versions
     assert manifest["integrity_check"] == "ok"
     assert (dest / backup.DATABASE_FILE).stat().st_mode & 0o777 == 0o600
     assert_store_consistent()  # the live store, after the load and the sweep
@@ -178,11 +197,19 @@ def test_backup_under_write_load_restores_clean(
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip() == "all objects have their bytes"
 
-    # The restored objects are the bytes the clients wrote for exactly those generations.
+    # The restored objects and kept generations are the bytes the clients wrote for exactly
+    # those generations.
     with sqlite3.connect(restored / "objstore.sqlite3") as db:
         rows = db.execute("SELECT name, generation, blob_key, size FROM objects_object").fetchall()
-    assert len(rows) == report.objects
-    for name, generation, key, size in random.Random(0).sample(rows, min(40, len(rows))):
+        versions = db.execute(
+            "SELECT name, generation, blob_key, size, state FROM objects_objectversion"
+        ).fetchall()
+    assert len(rows) == report.objects and len(versions) == report.versions
+    assert {state for *_, state in versions} == {"noncurrent", "deleted"}
+    kept = [row[:4] for row in versions]
+    sample = random.Random(0).sample(rows, min(40, len(rows)))
+    sample += random.Random(0).sample(kept, min(40, len(kept)))
+    for name, generation, key, size in sample:
         data = (restored / "blobs" / key).read_bytes()
         assert len(data) == size
         assert hashlib.md5(data).hexdigest() == load.written[(name, generation)], name

@@ -11,9 +11,9 @@ DAMAGED_HINT = (
 
 class Command(BaseCommand):
     help = (
-        "Check that every object's blob exists with the right size (and, with --md5, the right "
-        "bytes). Reports only, unless --delete-broken is given. Exits 1 when something is wrong, "
-        "including a damaged database."
+        "Check that the blob of every object, live, noncurrent or soft-deleted, exists with the "
+        "right size (and, with --md5, the right bytes). Reports only, unless --delete-broken is "
+        "given. Exits 1 when something is wrong, including a damaged database."
     )
     # The system checks would query the database before handle() can explain what is wrong.
     requires_system_checks: list[str] = []
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--delete-broken",
             action="store_true",
-            help="remove the rows of objects whose blob is missing or wrong",
+            help="remove the rows of objects (or of their versions) whose blob is missing or wrong",
         )
 
     def handle(self, *args, md5: bool, delete_broken: bool, **options) -> None:
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         problems = 0
         for problem in check_objects(verify_hashes=md5):
             problems += 1
-            self.stdout.write(f"{problem.bucket_id}/{problem.name}: {problem.problem}")
+            self.stdout.write(f"{problem.where}: {problem.problem}")
             if delete_broken:
                 forget_broken(problem)
                 self.stdout.write("  removed")

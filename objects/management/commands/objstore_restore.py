@@ -10,7 +10,8 @@ from objects.maintenance import check_objects
 class Command(BaseCommand):
     help = (
         "Restore a backup made by objstore_backup into the configured SQLite database and "
-        "local blob directory, then check every object's bytes. Stop the server first."
+        "local blob directory, then check the bytes of every object (noncurrent and "
+        "soft-deleted generations too). Stop the server first."
     )
     # The checks would open the database this command is about to replace.
     requires_system_checks: list[str] = []
@@ -35,14 +36,15 @@ class Command(BaseCommand):
         for problem in report.problems:
             self.stdout.write(f"restored despite: {problem}")
         self.stdout.write(
-            f"restored {report.objects} object(s): {report.blobs_copied} blob(s) copied, "
-            f"{report.blobs_kept} already there; checking every object's bytes"
+            f"restored {report.objects} object(s) and {report.versions} noncurrent or "
+            f"soft-deleted generation(s): {report.blobs_copied} blob(s) copied, "
+            f"{report.blobs_kept} already there; checking every generation's bytes"
         )
         try:
             problems = 0
             for problem in check_objects(verify_hashes=True):
                 problems += 1
-                self.stdout.write(f"{problem.bucket_id}/{problem.name}: {problem.problem}")
+                self.stdout.write(f"{problem.where}: {problem.problem}")
         except DatabaseError as exc:
             raise CommandError(
                 f"the restored database cannot be read: {exc} (an older objstore's backup? "
