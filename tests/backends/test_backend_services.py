@@ -83,9 +83,7 @@ def test_kept_generations_keep_their_bytes_and_come_back(backend, bucket):
     old = services.object_get(bucket=bucket, name="doc.txt", generation=first.generation)
     assert read(old) == b"version 1"
     services.object_delete(bucket=bucket, name="doc.txt", generation=second.generation)
-    restored = services.object_restore(
-        bucket=bucket, name="doc.txt", generation=second.generation
-    )
+    restored = services.object_restore(bucket=bucket, name="doc.txt", generation=second.generation)
     assert restored.blob_key == second.blob_key and read(restored) == b"version two"
     services.bucket_delete(bucket=bucket)
     assert bucket_blobs(bucket) == []
