@@ -27,6 +27,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2.credentials import Credentials
 
+from . import lifecycle as lifecycle_phase
 from .servers import (
     ROOT,
     BareServer,
@@ -328,6 +329,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "list all 20,000, pages of 1,000 (ms)": ("ratio<=", 0.1),
     "RSS growth during a 1 GiB upload (MiB)": ("max", 64.0),
     "RSS growth during a 1 GiB download (MiB)": ("max", 64.0),
+    **lifecycle_phase.TARGETS,
 }
 
 
@@ -399,6 +401,11 @@ def main() -> None:
     parser.add_argument("--skip-scale", action="store_true", help="skip the 1,000,000 objects")
     parser.add_argument("--scale-folders", type=int, default=10)
     parser.add_argument("--scale-per-folder", type=int, default=100_000)
+    parser.add_argument(
+        "--skip-lifecycle",
+        action="store_true",
+        help="skip the lifecycle pass (benchmarks/lifecycle.py)",
+    )
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args()
 
@@ -456,6 +463,9 @@ def main() -> None:
                 results["objstore"].update(
                     scale(objstore, args.scale_folders, args.scale_per_folder)
                 )
+            if not args.skip_lifecycle:
+                print("lifecycle pass over 1,000,000 objects (its own SQLite)", flush=True)
+                results["objstore"].update(lifecycle_phase.measure(work / "lifecycle"))
         finally:
             for system in systems:
                 system.sampler.stop()

@@ -1,4 +1,5 @@
 import re
+from collections.abc import Callable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -101,10 +102,13 @@ def bucket_update_settings(
     versioning: bool | None = None,
     soft_delete_seconds: int | None = None,
     lifecycle_rules: list[dict] | None = None,
+    lifecycle_edit: Callable[[list[dict]], list[dict]] | None = None,
 ) -> Bucket:
     """Change a bucket's settings (None leaves one as it is) and bump its metageneration, in
     one transaction. ``lifecycle_rules`` must have been validated
-    (``objects.lifecycle.validate_rules``); ``labels`` merge (a None value removes a key)."""
+    (``objects.lifecycle.validate_rules``); ``lifecycle_edit`` instead turns the rules as they
+    are now, under the row lock, into new ones (so two edits at once never lose one), and
+    returns them validated or raises; ``labels`` merge (a None value removes a key)."""
     with transaction.atomic():
         bucket = Bucket.objects.select_for_update().get(pk=bucket.pk)
         if labels is not None:
@@ -118,6 +122,8 @@ def bucket_update_settings(
                 bucket.soft_delete_effective = timezone.now()
         if lifecycle_rules is not None:
             bucket.lifecycle_rules = lifecycle_rules
+        if lifecycle_edit is not None:
+            bucket.lifecycle_rules = lifecycle_edit(list(bucket.lifecycle_rules))
         bucket.metageneration += 1
         bucket.save()
     return bucket

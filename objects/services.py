@@ -23,16 +23,16 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import IO, Protocol, TypeVar
+from typing import IO, NamedTuple, Protocol, TypeVar
 
 import google_crc32c
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
@@ -725,8 +725,8 @@ def object_delete(
         current = _current(bucket, name)
         if current is not None and (generation is None or current.generation == generation):
             preconditions.check(current)
-            delete_row(Object, current.pk)
             retire(bucket, [current], timezone.now())
+            delete_row(Object, current.pk)
             return
         version = _version(bucket, name, generation, ObjectVersion.NONCURRENT, for_update=True)
         if version is None:
@@ -740,11 +740,20 @@ def keeps_retired(bucket: Bucket) -> bool:
     return bucket.versioning_enabled or bucket.soft_delete_seconds > 0
 
 
-def retire(bucket: Bucket, rows: list[Object], now: datetime) -> None:
+class _Retiring(NamedTuple):
+    """What retire needs of a live row (batches read these instead of model instances)."""
+
+    pk: int
+    blob_key: str
+    size: int
+
+
+def retire(bucket: Bucket, rows: Sequence[Object | _Retiring], now: datetime) -> None:
     """The one way a live generation stops being live (overwrite, delete, folder delete,
-    lifecycle rule). Called in the transaction that locked ``rows`` and deletes or replaces
-    them: each becomes noncurrent if the bucket versions its objects, else soft-deleted if its
-    policy keeps deleted data, else its blob is released after commit."""
+    lifecycle rule). Called in the transaction that locked ``rows``, *before* it deletes or
+    replaces them: each becomes noncurrent if the bucket versions its objects, else soft-deleted
+    if its policy keeps deleted data, else its blob is released after commit. Only the rows'
+    ``pk`` and ``blob_key`` are used: the kept copy is made from the table itself."""
     if not rows:
         return
     if bucket.versioning_enabled:
@@ -758,25 +767,33 @@ def retire(bucket: Bucket, rows: list[Object], now: datetime) -> None:
 _DATA_FIELDS = [f.name for f in ObjectData._meta.get_fields()]
 
 
-def _keep(bucket: Bucket, rows: list[Object], state: str, now: datetime) -> None:
+def _keep(bucket: Bucket, rows: Sequence[Object | _Retiring], state: str, now: datetime) -> None:
+    """Copy the live rows into ObjectVersion with one INSERT ... SELECT (a batch of a thousand
+    through bulk_create took ~0.2 s of CPU; this is one statement)."""
     soft = state == ObjectVersion.SOFT_DELETED
     hard = now + timedelta(seconds=bucket.soft_delete_seconds) if soft else None
-    ObjectVersion.objects.bulk_create(
-        [
-            ObjectVersion(
-                bucket_id=bucket.pk,
-                state=state,
-                time_deleted=now,
-                soft_delete_time=now if soft else None,
-                hard_delete_time=hard,
-                **{name: getattr(row, name) for name in _DATA_FIELDS},
-            )
-            for row in rows
-        ]
+    quote = connection.ops.quote_name
+    columns = [Object._meta.get_field(name).column for name in _DATA_FIELDS]
+    data = ", ".join(quote(column) for column in columns)
+    extra = ["bucket_id", "state", "time_deleted", "soft_delete_time", "hard_delete_time"]
+    values = [
+        connection.ops.adapt_datetimefield_value(value) if value is not None else None
+        for value in (now, now if soft else None, hard)
+    ]
+    pks = [row.pk for row in rows]
+    sql = (
+        f"INSERT INTO {quote(ObjectVersion._meta.db_table)}"
+        f" ({data}, {', '.join(quote(column) for column in extra)})"
+        f" SELECT {data}, %s, %s, %s, %s, %s FROM {quote(Object._meta.db_table)}"
+        f" WHERE {quote('id')} IN ({', '.join(['%s'] * len(pks))})"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bucket.pk, state, *values, *pks])
 
 
-def _delete_noncurrent(bucket: Bucket, versions: list[ObjectVersion], now: datetime) -> None:
+def _delete_noncurrent(
+    bucket: Bucket, versions: Sequence[ObjectVersion | _Retiring], now: datetime
+) -> None:
     """Noncurrent versions (locked by the caller) are deleted: soft-deleted if the bucket keeps
     deleted data, else gone with their blobs."""
     if not versions:
@@ -817,49 +834,67 @@ class Seen:
     metageneration: int
 
 
-def objects_retire_batch(*, bucket: Bucket, rows: list[Seen]) -> int:
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch deleted: how many rows and their bytes."""
+
+    count: int = 0
+    size: int = 0
+
+
+def objects_retire_batch(*, bucket: Bucket, rows: list[Seen]) -> BatchResult:
     """Delete the live objects ``rows`` (as any delete does: retired by the bucket's policy) in
     one transaction, skipping each that was replaced, patched or deleted since it was seen, so
-    that nothing is deleted that its rule did not match. Returns how many went."""
+    that nothing is deleted that its rule did not match."""
     if not rows:
-        return 0
-    seen = {row.pk: row for row in rows}
+        return BatchResult()
+    seen = {row.pk: (row.generation, row.metageneration) for row in rows}
     with transaction.atomic():
+        # By primary key alone: SQLite would otherwise scan the bucket's index for each batch.
+        found = (
+            Object.objects.select_for_update()
+            .filter(pk__in=seen)
+            .values_list("pk", "bucket_id", "generation", "metageneration", "blob_key", "size")
+        )
         locked = [
-            obj
-            for obj in Object.objects.select_for_update().filter(bucket=bucket, pk__in=seen)
-            if (obj.generation, obj.metageneration)
-            == (seen[obj.pk].generation, seen[obj.pk].metageneration)
+            _Retiring(pk, key, size)
+            for pk, bucket_id, generation, metageneration, key, size in found
+            if bucket_id == bucket.pk and seen[pk] == (generation, metageneration)
         ]
         if locked:
-            Object.objects.filter(pk__in=[obj.pk for obj in locked]).delete()
             retire(bucket, locked, timezone.now())
-    return len(locked)
+            Object.objects.filter(pk__in=[row.pk for row in locked]).delete()
+    return BatchResult(len(locked), sum(row.size for row in locked))
 
 
-def versions_delete_batch(*, bucket: Bucket, rows: list[Seen]) -> int:
+def versions_delete_batch(*, bucket: Bucket, rows: list[Seen]) -> BatchResult:
     """Delete noncurrent generations ``rows`` in one transaction (soft-deleted if the bucket
     keeps deleted data, else gone), skipping any that changed state since they were seen."""
     if not rows:
-        return 0
-    seen = {row.pk: row for row in rows}
+        return BatchResult()
+    seen = {row.pk: row.generation for row in rows}
     with transaction.atomic():
+        found = (
+            ObjectVersion.objects.select_for_update()
+            .filter(pk__in=seen)
+            .values_list("pk", "bucket_id", "state", "generation", "blob_key", "size")
+        )
         locked = [
-            version
-            for version in ObjectVersion.objects.select_for_update().filter(
-                bucket=bucket, pk__in=seen, state=ObjectVersion.NONCURRENT
-            )
-            if version.generation == seen[version.pk].generation
+            _Retiring(pk, key, size)
+            for pk, bucket_id, state, generation, key, size in found
+            if bucket_id == bucket.pk
+            and state == ObjectVersion.NONCURRENT
+            and seen[pk] == generation
         ]
         _delete_noncurrent(bucket, locked, timezone.now())
-    return len(locked)
+    return BatchResult(len(locked), sum(row.size for row in locked))
 
 
 def versions_purge_expired(
     *, bucket: Bucket, now: datetime | None = None, limit: int = _DELETE_BATCH
-) -> int:
+) -> BatchResult:
     """Hard-delete up to ``limit`` soft-deleted generations whose hardDeleteTime has passed, and
-    release their blobs. Returns how many went (less than ``limit``: none are left)."""
+    release their blobs (a count below ``limit``: none are left)."""
     now = now or timezone.now()
     with transaction.atomic():
         batch = list(
@@ -870,12 +905,12 @@ def versions_purge_expired(
                 hard_delete_time__lte=now,
             )
             .order_by("hard_delete_time")
-            .values_list("pk", "blob_key")[:limit]
+            .values_list("pk", "blob_key", "size")[:limit]
         )
         if batch:
-            ObjectVersion.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
-            delete_blobs_after_commit([key for _, key in batch])
-    return len(batch)
+            ObjectVersion.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
+            delete_blobs_after_commit([key for _, key, _ in batch])
+    return BatchResult(len(batch), sum(size for _, _, size in batch))
 
 
 def object_restore(
@@ -1041,14 +1076,19 @@ def _delete_range(bucket: Bucket, prefix: str, *, keep: bool = True) -> int:
     deleted = 0
     while True:
         with transaction.atomic():
-            batch = list(rows.order_by("name").select_for_update()[:_DELETE_BATCH])
+            batch = [
+                _Retiring(*row)
+                for row in rows.order_by("name")
+                .select_for_update()
+                .values_list("pk", "blob_key", "size")[:_DELETE_BATCH]
+            ]
             if not batch:
                 return deleted
-            Object.objects.filter(pk__in=[obj.pk for obj in batch]).delete()
             if keep:
                 retire(bucket, batch, timezone.now())
             else:
-                delete_blobs_after_commit([obj.blob_key for obj in batch])
+                delete_blobs_after_commit([row.blob_key for row in batch])
+            Object.objects.filter(pk__in=[row.pk for row in batch]).delete()
         deleted += len(batch)
 
 

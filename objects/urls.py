@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import version_views, views
 
 urlpatterns = [
     path("<str:bucket_id>/", views.object_browser, name="object_browser"),
@@ -9,4 +9,10 @@ urlpatterns = [
     path("<str:bucket_id>/folders/new", views.folder_create, name="folder_create"),
     path("<str:bucket_id>/folders/delete", views.folder_delete, name="folder_delete"),
     path("<str:bucket_id>/objects/delete", views.object_delete, name="object_delete"),
+    path("<str:bucket_id>/undo", views.delete_undo, name="delete_undo"),
+    path("<str:bucket_id>/versions", version_views.object_versions, name="object_versions"),
+    path("<str:bucket_id>/versions/restore", version_views.version_restore, name="version_restore"),
+    path("<str:bucket_id>/versions/delete", version_views.version_delete, name="version_delete"),
+    path("<str:bucket_id>/deleted", version_views.deleted_list, name="deleted_list"),
+    path("<str:bucket_id>/deleted/restore", version_views.deleted_restore, name="deleted_restore"),
 ]

@@ -4,7 +4,7 @@ from django.test import Client
 from django.urls import reverse
 
 from objects import services
-from objects.models import Object
+from objects.models import Object, ObjectVersion
 
 from .conftest import TEST_STORAGE, put, read, stored_blobs
 from .streams import SERVICE_PEAK_LIMIT, GeneratedStream, MiB, drain, traced_peak
@@ -34,6 +34,7 @@ def test_the_objects_tab_lists_folders_then_files_with_details(alice_client, buc
     assert 'aria-label="Delete zeta.txt"' in text
     assert 'aria-label="Delete alpha/"' in text
     assert 'aria-label="Download zeta.txt"' in text
+    assert 'aria-label="Versions of zeta.txt"' in text
 
 
 def test_a_folder_shows_breadcrumbs_and_hides_its_own_placeholder(alice_client, bucket):
@@ -299,7 +300,14 @@ def test_delete_a_folder_leaves_its_lookalike_alone(alice_client, bucket, blob_d
     assert response.status_code == 200
     assert "Deleted folder “photos/2024/” and 2 objects." in response.text
     assert list(Object.objects.values_list("name", flat=True)) == ["photos/2024-old/d.png"]
-    assert len(stored_blobs(blob_dir)) == 1
+    # New buckets keep deleted files for 7 days: the two are soft-deleted, bytes and all.
+    assert sorted(
+        ObjectVersion.objects.filter(state=ObjectVersion.SOFT_DELETED).values_list(
+            "name", flat=True
+        )
+    ) == ["photos/2024/a.png", "photos/2024/b/c.png"]
+    assert len(stored_blobs(blob_dir)) == 3
+    assert ">Undo</button>" in response.text
 
 
 def test_delete_without_javascript_asks_first(alice_client, bucket):
@@ -311,23 +319,59 @@ def test_delete_without_javascript_asks_first(alice_client, bucket):
     assert (
         "Delete the folder “photos/”?" in response.text and "This deletes 1 object" in response.text
     )
+    assert "Deleted files can be restored for 7 days." in response.text
     assert Object.objects.count() == 1
     response = alice_client.post(
         reverse("object_delete", args=[bucket.bucket_id]), {"name": "photos/a.png"}
     )
-    assert "cannot be undone" in response.text and Object.objects.count() == 1
+    assert "Deleted files can be restored for 7 days." in response.text
+    assert "cannot be undone" not in response.text and Object.objects.count() == 1
+
+
+def test_the_confirmation_says_so_when_the_bucket_keeps_nothing(alice_client, bucket):
+    bucket.soft_delete_seconds = 0
+    bucket.save()
+    put(bucket, "a.png")
+    response = alice_client.post(
+        reverse("object_delete", args=[bucket.bucket_id]), {"name": "a.png"}
+    )
+    assert "This cannot be undone." in response.text and Object.objects.count() == 1
+    listing = alice_client.get(browser_url(bucket)).text
+    assert "Delete “a.png”? This cannot be undone." in listing
 
 
 @pytest.mark.django_db(transaction=True)
 def test_delete_a_file(alice_client, bucket, blob_dir):
-    put(bucket, "a.txt")
+    deleted = put(bucket, "a.txt", b"deleted bytes")
     kept = put(bucket, "b.txt")
     response = alice_client.post(
         reverse("object_delete", args=[bucket.bucket_id]), {"name": "a.txt", "confirmed": "yes"}
     )
     assert response.status_code == 302
     assert list(Object.objects.values_list("name", flat=True)) == ["b.txt"]
+    # Soft delete keeps the generation, and its bytes, until its retention ends.
+    version = ObjectVersion.objects.get(name="a.txt")
+    assert version.state == ObjectVersion.SOFT_DELETED
+    assert version.generation == deleted.generation and read(version) == b"deleted bytes"
+    assert stored_blobs(blob_dir) == sorted([kept.blob_key, deleted.blob_key])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_a_file_with_soft_delete_off_frees_its_bytes(alice_client, bucket, blob_dir):
+    bucket.soft_delete_seconds = 0
+    bucket.save()
+    put(bucket, "a.txt")
+    kept = put(bucket, "b.txt")
+    response = alice_client.post(
+        reverse("object_delete", args=[bucket.bucket_id]),
+        {"name": "a.txt", "confirmed": "yes"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert list(Object.objects.values_list("name", flat=True)) == ["b.txt"]
+    assert not ObjectVersion.objects.exists()
     assert stored_blobs(blob_dir) == [kept.blob_key]
+    assert "Undo" not in response.text  # nothing is kept, so nothing to undo
 
 
 def test_deleting_a_missing_file_says_so(alice_client, bucket):

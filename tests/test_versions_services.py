@@ -109,7 +109,7 @@ def test_expired_soft_deleted_generations_are_purged(bucket, blob_dir):
     services.object_delete(bucket=bucket, name="a")
     services.object_delete(bucket=bucket, name="b")
     ObjectVersion.objects.filter(name="a").update(hard_delete_time=timezone.now())
-    assert services.versions_purge_expired(bucket=bucket) == 1
+    assert services.versions_purge_expired(bucket=bucket).count == 1
     assert list(ObjectVersion.objects.values_list("name", flat=True)) == ["b"]
     assert stored_blobs(blob_dir) == [ObjectVersion.objects.get().blob_key]
 

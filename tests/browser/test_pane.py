@@ -559,9 +559,13 @@ def test_delete_a_file_and_a_folder_with_the_trashcans(alice_page: Page, bucket)
     expect(file_row(page, "gone.txt")).to_have_count(0)
     expect(listing(page).get_by_role("status")).to_contain_text("Deleted “photos/gone.txt”.")
     expect(file_row(page, "keep.txt")).to_be_visible()
-    assert dialogs[-1] == "Delete “gone.txt”? This cannot be undone."
+    # New buckets keep deleted files for 7 days, and the confirmation says so.
+    assert dialogs[-1] == "Delete “gone.txt”? Deleted files can be restored for 7 days."
     with pytest.raises(services.ObjectNotFound):
         services.object_get(bucket=bucket, name="photos/gone.txt")
+    assert [v.state for v in services.object_versions(bucket=bucket, name="photos/gone.txt")] == [
+        "deleted"
+    ]
 
     page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="Delete 2024/", exact=True).click()
@@ -569,7 +573,9 @@ def test_delete_a_file_and_a_folder_with_the_trashcans(alice_page: Page, bucket)
     expect(listing(page).get_by_role("status")).to_contain_text(
         "Deleted folder “photos/2024/” and 2 objects."
     )
-    assert dialogs[-1] == "Delete the folder “2024/” and everything in it? This cannot be undone."
+    assert dialogs[-1] == (
+        "Delete the folder “2024/” and everything in it? Deleted files can be restored for 7 days."
+    )
     expect(folder_link(page, "2024-old/")).to_be_visible()
     expect(file_row(page, "keep.txt")).to_be_visible()
     assert names(bucket) == ["photos/2024-old/y/x.jpg", "photos/2024-old/z.jpg", "photos/keep.txt"]

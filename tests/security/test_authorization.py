@@ -534,6 +534,55 @@ ACTIONS = [
         changes=False,
     ),
     Action("download", "GET", "/buckets/{b}/download?name=a.txt", changes=False),
+    Action(
+        "delete undo",
+        "POST",
+        "/buckets/{b}/undo",
+        {"name": "a.txt", "since": "2000-01-01T00:00:00+00:00"},
+        changes=False,  # a.txt is live: nothing to bring back
+    ),
+    Action("object versions", "GET", "/buckets/{b}/versions?name=a.txt", changes=False),
+    Action(
+        "version restore (gone)",
+        "POST",
+        "/buckets/{b}/versions/restore",
+        {"name": "a.txt", "generation": "1"},
+        changes=False,
+    ),
+    Action(
+        "version delete (gone)",
+        "POST",
+        "/buckets/{b}/versions/delete",
+        {"name": "a.txt", "generation": "1", "confirmed": "yes"},
+        changes=False,
+    ),
+    Action("deleted files", "GET", "/buckets/{b}/deleted?prefix=dir/", changes=False),
+    Action(
+        "deleted restore all",
+        "POST",
+        "/buckets/{b}/deleted/restore",
+        {"scope": "folder", "folder": ""},  # brings back the soft-deleted gone.txt
+    ),
+    Action(
+        "settings protection",
+        "POST",
+        "/buckets/{b}/settings/protection",
+        {"versioning": "on", "soft_delete": "on", "soft_delete_days": "30"},
+    ),
+    Action(
+        "lifecycle rule add",
+        "POST",
+        "/buckets/{b}/settings/lifecycle/add",
+        {"action": "delete-files", "age": "30"},
+    ),
+    Action(
+        "lifecycle rule remove (stale)",
+        "POST",
+        "/buckets/{b}/settings/lifecycle/remove",
+        {"index": "0", "key": "stale"},
+        changes=False,
+    ),
+    Action("lifecycle preview", "GET", "/buckets/{b}/settings/lifecycle/preview", changes=False),
     Action("token list", "GET", "/tokens/", changes=False, bucket_scoped=False),
     Action(
         "token create",

@@ -173,7 +173,7 @@ def test_delete_confirmations_and_messages_show_names_literally(alice_page: Page
     row = page.locator("tr.file-row").filter(has_text=f"{IMG}.txt")
     row.get_by_role("button", name=f"Delete {IMG}.txt").click()
     expect(page.locator("#listing .message")).to_contain_text(f"Deleted “{IMG}.txt”.")
-    assert dialogs.confirms == [f"Delete “{IMG}.txt”? This cannot be undone."]
+    assert dialogs.confirms == [f"Delete “{IMG}.txt”? Deleted files can be restored for 7 days."]
     _no_injected_elements(page)
 
     folder = page.locator("tr.folder-row").filter(has_text=f"{TEMPLATE}/")
