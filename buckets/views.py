@@ -172,16 +172,22 @@ def lifecycle_rule_remove(request: HttpRequest, bucket_id: str) -> HttpResponse:
 
     def remove(rules: list[dict]) -> list[dict]:
         # Judged on the rules as they are under the row lock, not as the page showed them.
-        if index.isdigit() and int(index) < len(rules) and _rule_key(rules[int(index)]) == key:
-            removed.append(rules.pop(int(index)))
+        if not (index.isdigit() and int(index) < len(rules)) or _rule_key(rules[int(index)]) != key:
+            raise _StaleRules  # rolls the transaction back: the bucket is not touched
+        removed.append(rules.pop(int(index)))
         return rules
 
-    bucket_update_settings(bucket=bucket, lifecycle_edit=remove)
-    if not removed:
+    try:
+        bucket_update_settings(bucket=bucket, lifecycle_edit=remove)
+    except _StaleRules:
         messages.error(request, "The rules changed meanwhile; nothing was removed.")
     else:
         messages.success(request, f"Removed the rule “{lifecycle.describe_rule(removed[0])}”.")
     return redirect(_settings_url(bucket))
+
+
+class _StaleRules(Exception):
+    pass
 
 
 PREVIEW_LIMIT = 50
