@@ -147,7 +147,7 @@ class RetiredBlob(models.Model):
     """A blob that no object refers to any more, kept until ``due`` because something may still
     read it: a download in progress on a cloud backend (which reads a blob in ranges, so its
     deletion would break the download midway), or a backup that copies the blobs of a database
-    snapshot taken before the blob was replaced. ``objects.blobs_gc.sweep_retired`` deletes it
+    snapshot taken before the blob was replaced. ``objects.retirement.sweep_retired`` deletes it
     after ``due``, unless a row refers to it again."""
 
     blob_key = models.CharField(max_length=255)
