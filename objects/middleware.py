@@ -11,6 +11,9 @@ only met ``OBJSTORE_MAX_OBJECT_SIZE`` once all of it was there. This middleware 
   pane's script, which asks for JSON; a redirect to the login page otherwise); on any other
   page, an anonymous multipart body may carry form fields but no file is ever written;
 * a body that cannot fit in the free-space reserve is refused at once (507);
+* the script's own upload endpoints (``upload_views``: name check, chunks, sessions) answer
+  a signed-out caller 401 JSON with the way back to sign in, before CSRF's check, whose cookie
+  may have gone with the session: the script then says so instead of "HTTP 403";
 * files are received through a handler that stops reading the body the moment one file passes
   ``OBJSTORE_MAX_OBJECT_SIZE`` (the view then answers 413).
 """
@@ -63,11 +66,34 @@ class NoFilesHandler(FileUploadHandler):
         return None
 
 
-def _is_upload(request: HttpRequest) -> bool:
+# The pane's upload endpoints (objects/upload_views.py): the script's own JSON answers.
+PANE_UPLOAD_VIEWS = frozenset(
+    {
+        "pane_upload_check",
+        "pane_upload_file",
+        "pane_upload_session_create",
+        "pane_upload_session_status",
+        "pane_upload_session_chunk",
+        "pane_upload_session_abort",
+    }
+)
+
+
+def _url_name(request: HttpRequest) -> str | None:
     try:
-        return resolve(request.path_info).url_name == "object_upload"
+        return resolve(request.path_info).url_name
     except Resolver404:
-        return False
+        return None
+
+
+def _is_upload(request: HttpRequest) -> bool:
+    return _url_name(request) in {"object_upload", *PANE_UPLOAD_VIEWS}
+
+
+def _login_url(request: HttpRequest) -> str:
+    from .upload_views import login_url
+
+    return login_url(request)
 
 
 class UploadGuardMiddleware:
@@ -75,6 +101,17 @@ class UploadGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            "/uploads/" in request.path_info  # cheap first: most requests are something else
+            and _url_name(request) in PANE_UPLOAD_VIEWS
+            and not request.user.is_authenticated
+        ):
+            # Before CSRF's check (whose cookie may be gone with the session): the script learns
+            # that the session ended, and where to sign in again, instead of a 403 page.
+            from .upload_views import sign_in_again
+
+            stop_reading(request.META.get("gunicorn.socket"))
+            return sign_in_again(request)
         if request.method == "POST" and request.content_type == "multipart/form-data":
             if not request.user.is_authenticated and not _is_upload(request):
                 # Other pages (login, health) answer as they do; no file reaches the disk.
@@ -91,7 +128,10 @@ class UploadGuardMiddleware:
         wants_json = "application/json" in request.headers.get("Accept", "")
         if not request.user.is_authenticated:
             if wants_json:
-                return JsonResponse({"error": "Sign in to upload files."}, status=403)
+                return JsonResponse(
+                    {"error": "Sign in to upload files.", "login_url": _login_url(request)},
+                    status=403,
+                )
             return redirect_to_login(request.get_full_path())
         try:
             services.check_free_space(int(request.META.get("CONTENT_LENGTH") or 0))

@@ -1161,8 +1161,10 @@ def bucket_stats(*, bucket: Bucket) -> BucketStats:
     )
 
 
-def objects_count_under(*, bucket: Bucket, prefix: str) -> int:
-    return _objects_under(bucket, prefix).count()
+def objects_count_under(*, bucket: Bucket, prefix: str, limit: int | None = None) -> int:
+    """How many objects' names start with ``prefix`` (at most ``limit``: a bounded scan)."""
+    rows = _objects_under(bucket, prefix).order_by()
+    return rows[:limit].count() if limit is not None else rows.count()
 
 
 class _ConcatenatedReader:

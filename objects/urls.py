@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import version_views, views
+from . import upload_views, version_views, views
 
 urlpatterns = [
     path("<str:bucket_id>/", views.object_browser, name="object_browser"),
@@ -15,4 +15,27 @@ urlpatterns = [
     path("<str:bucket_id>/versions/delete", version_views.version_delete, name="version_delete"),
     path("<str:bucket_id>/deleted", version_views.deleted_list, name="deleted_list"),
     path("<str:bucket_id>/deleted/restore", version_views.deleted_restore, name="deleted_restore"),
+    # pane uploads
+    path("<str:bucket_id>/uploads/check", upload_views.upload_check, name="pane_upload_check"),
+    path("<str:bucket_id>/uploads/file", upload_views.upload_file, name="pane_upload_file"),
+    path(
+        "<str:bucket_id>/uploads/sessions",
+        upload_views.session_create,
+        name="pane_upload_session_create",
+    ),
+    path(
+        "<str:bucket_id>/uploads/sessions/<str:upload_id>",
+        upload_views.session_status,
+        name="pane_upload_session_status",
+    ),
+    path(
+        "<str:bucket_id>/uploads/sessions/<str:upload_id>/chunk",
+        upload_views.session_chunk,
+        name="pane_upload_session_chunk",
+    ),
+    path(
+        "<str:bucket_id>/uploads/sessions/<str:upload_id>/cancel",
+        upload_views.session_abort,
+        name="pane_upload_session_abort",
+    ),
 ]

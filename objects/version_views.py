@@ -33,6 +33,7 @@ from .views import (
     keeps_deleted,
     parse_generation,
     render_confirm,
+    render_with_toasts,
     versions_url,
 )
 
@@ -93,7 +94,7 @@ def object_versions(request: HttpRequest, bucket_id: str) -> HttpResponse:
     bucket = get_bucket_for_user(request, bucket_id)
     context = _versions_context(bucket, request.GET.get("name", ""))
     if request.htmx and request.htmx.target == "versions":
-        return render(request, "objects/versions.html#versions", context)
+        return render_with_toasts(request, "objects/versions.html#versions", context)
     context.update({"buckets": request.user.buckets.all(), "tab": "objects"})
     return render(request, "objects/versions.html", context)
 
@@ -105,7 +106,7 @@ def _back(request: HttpRequest, bucket: Bucket, name: str, status: int = 200) ->
         return _back_to_deleted(request, bucket, prefix, status=status)
     if request.htmx:
         context = _versions_context(bucket, name)
-        return render(request, "objects/versions.html#versions", context, status=status)
+        return render_with_toasts(request, "objects/versions.html#versions", context, status)
     return redirect(versions_url(bucket, name))
 
 
@@ -137,6 +138,7 @@ def version_restore(request: HttpRequest, bucket_id: str) -> HttpResponse:
             fields={"name": name, "generation": str(generation)},
             button="Restore",
             cancel_url=versions_url(bucket, name),
+            target="#versions",
         )
     try:
         if found.state == ObjectVersion.NONCURRENT:
@@ -184,6 +186,7 @@ def version_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
             cancel_url=deleted_url(bucket, prefix)
             if back == "deleted"
             else versions_url(bucket, name),
+            target="#deleted" if back == "deleted" else "#versions",
         )
     try:
         if found.state == ObjectVersion.SOFT_DELETED:
@@ -253,7 +256,7 @@ def deleted_list(request: HttpRequest, bucket_id: str) -> HttpResponse:
     if request.htmx and token:
         return render(request, "objects/deleted.html#deleted-rows", context)
     if request.htmx and request.htmx.target == "deleted":
-        return render(request, "objects/deleted.html#deleted", context)
+        return render_with_toasts(request, "objects/deleted.html#deleted", context)
     context.update({"buckets": request.user.buckets.all(), "tab": "objects"})
     return render(request, "objects/deleted.html", context)
 
@@ -310,5 +313,5 @@ def _back_to_deleted(
 ) -> HttpResponse:
     if request.htmx:
         context = _deleted_context(bucket, prefix)
-        return render(request, "objects/deleted.html#deleted", context, status=status)
+        return render_with_toasts(request, "objects/deleted.html#deleted", context, status)
     return redirect(deleted_url(bucket, prefix))

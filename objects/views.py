@@ -8,7 +8,7 @@ versions and deleted-files pages live in ``version_views``.
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,18 +16,30 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import replace_url, reswap, retarget
 
 from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
 
 from . import services
-from .listing import InvalidPageToken
+from .listing import MAX_RESULTS, InvalidPageToken
 from .middleware import TOO_LARGE_FLAG
-from .models import ObjectData
+from .models import Object, ObjectData
+from .names import successor
+from .templatetags.pane import row_id
+
+# A reload (or a shared link) after "Load more" shows as many rows again, up to this many.
+MAX_SHOWN = MAX_RESULTS
+
+# A folder's direct entries are counted exactly ("100 of 250") while the folder holds at most
+# this many objects, subfolders' included; a bigger folder says "more below" instead, so that
+# a listing never scans more than this many names to count.
+COUNT_LIMIT = 5_000
 
 
 @dataclass(frozen=True)
@@ -136,22 +148,70 @@ def _take_undo(request: HttpRequest, bucket: Bucket) -> dict | None:
     return undo if undo and undo.get("bucket") == bucket.bucket_id else None
 
 
-def _listing_context(request: HttpRequest, bucket: Bucket, prefix: str, token: str = "") -> dict:
+def _shown(value: str | None) -> int:
+    """How many rows a listing shows at first: ``shown`` from its URL, bounded."""
+    page = settings.OBJSTORE_PAGE_SIZE
+    if not value or not value.isascii() or not value.isdigit():
+        return page
+    return max(page, min(int(value[:9]), max(MAX_SHOWN, page)))
+
+
+def _page_shown(request: HttpRequest) -> int:
+    """For an htmx change that renders the listing again: as many rows as the page shows (its
+    URL keeps ``shown`` after "Load more")."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    return _shown(parse_qs(current.query).get("shown", [""])[0])
+
+
+def direct_entry_count(bucket: Bucket, prefix: str) -> int | None:
+    """How many files and subfolders are directly in ``prefix``, as the listing shows them, or
+    None when the folder holds more than COUNT_LIMIT objects (too many to count on each view).
+    Both queries are range scans of the (bucket, name) index, bounded by COUNT_LIMIT."""
+    rows = Object.objects.filter(bucket=bucket)
+    if "\x00" in prefix:
+        return 0
+    if prefix:
+        rows = rows.filter(name__gte=prefix)
+        if (upper := successor(prefix)) is not None:
+            rows = rows.filter(name__lt=upper)
+    if rows.order_by()[: COUNT_LIMIT + 1].count() > COUNT_LIMIT:
+        return None
+    entries = set()
+    for name in rows.order_by().values_list("name", flat=True):
+        rest = name[len(prefix) :]
+        if rest:  # not the folder's own placeholder
+            cut = rest.find("/")
+            entries.add(rest if cut < 0 else rest[: cut + 1])
+    return len(entries)
+
+
+def _listing_context(
+    request: HttpRequest, bucket: Bucket, prefix: str, token: str = "", shown: int = 0
+) -> dict:
+    """The listing of ``prefix``: its first ``shown`` entries, or for "Load more" (``token``)
+    the next page, which comes after ``shown`` entries already on the page."""
+    page_size = settings.OBJSTORE_PAGE_SIZE
+    shown = shown or page_size
     try:
         page = services.objects_list(
             bucket=bucket,
             prefix=prefix,
             delimiter="/",
-            max_results=settings.OBJSTORE_PAGE_SIZE,
+            max_results=page_size if token else shown,
             page_token=token,
         )
     except InvalidPageToken:
         page = services.objects_list(
-            bucket=bucket, prefix=prefix, delimiter="/", max_results=settings.OBJSTORE_PAGE_SIZE
+            bucket=bucket, prefix=prefix, delimiter="/", max_results=page_size
         )
         token = ""
+        shown = page_size
     # The folder's own placeholder object ("photos/" inside "photos/") is the folder itself.
     files = [obj for obj in page.objects if obj.name != prefix]
+    entries = len(files) + len(page.prefixes)
+    shown_after = shown + entries if token else entries
+    # The last page: every entry is on the page, nothing to count.
+    total = shown_after if not page.next_page_token else direct_entry_count(bucket, prefix)
     return {
         "bucket": bucket,
         "prefix": prefix,
@@ -159,22 +219,38 @@ def _listing_context(request: HttpRequest, bucket: Bucket, prefix: str, token: s
         "folders": [FolderRow(p) for p in page.prefixes],
         "files": files,
         "is_continuation": bool(token),
+        "shown_count": shown_after,
+        "total": total,
         "next_url": (
-            browser_url(bucket, prefix, page_token=page.next_page_token)
+            browser_url(bucket, prefix, page_token=page.next_page_token, shown=str(shown_after))
             if page.next_page_token
             else ""
         ),
         "listing_url": browser_url(bucket, prefix),
+        # Where "Load more" leaves the page: a reload shows as many rows again.
+        "shown_url": browser_url(bucket, prefix, shown=str(min(shown_after, MAX_SHOWN)))
+        if shown_after > page_size
+        else browser_url(bucket, prefix),
         "deleted_url": deleted_url(bucket, prefix),
         "max_upload_size": settings.OBJSTORE_MAX_OBJECT_SIZE,
         "deletion_note": deletion_note(bucket),
     }
 
 
+def render_with_toasts(
+    request: HttpRequest, template: str, context: dict, status: int = 200
+) -> HttpResponse:
+    """An htmx answer: ``template`` for the request's target, with the messages (and the Undo of
+    a delete) swapped out of band into the page's toast region."""
+    content = render_to_string(template, context, request)
+    toasts = render_to_string("_messages.html", {**context, "oob": True}, request)
+    return HttpResponse(content + toasts, status=status)
+
+
 def _render_listing(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200):
-    context = _listing_context(request, bucket, prefix)
+    context = _listing_context(request, bucket, prefix, shown=_page_shown(request))
     context["undo"] = _take_undo(request, bucket)
-    return render(request, "objects/browser.html#listing", context, status=status)
+    return render_with_toasts(request, "objects/browser.html#listing", context, status=status)
 
 
 def _done(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200) -> HttpResponse:
@@ -184,19 +260,50 @@ def _done(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200) 
     return redirect(browser_url(bucket, prefix))
 
 
+def _row_done(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200) -> HttpResponse:
+    """After deleting what one row shows: for htmx, nothing in place of the row (the rest of the
+    listing stays as it is, scrolled where it is), the message as a toast and the new count;
+    a redirect otherwise."""
+    if not request.htmx:
+        return redirect(browser_url(bucket, prefix))
+    total = direct_entry_count(bucket, prefix)
+    if total == 0:
+        # The last row went: the whole listing, to say the folder is empty.
+        response = _render_listing(request, bucket, prefix, status=status)
+        return reswap(retarget(response, "#listing"), "outerHTML")
+    context = {
+        "bucket": bucket,
+        "prefix": prefix,
+        "total": total,
+        "undo": _take_undo(request, bucket),
+    }
+    return render_with_toasts(request, "objects/_row_deleted.html", context, status=status)
+
+
+def _toast_only(request: HttpRequest, bucket: Bucket, prefix: str, status: int) -> HttpResponse:
+    """A refusal: for htmx only the message, as a toast (the page stays as it is)."""
+    if not request.htmx:
+        return redirect(browser_url(bucket, prefix))
+    response = render_with_toasts(request, "objects/_nothing.html", {"bucket": bucket}, status)
+    return reswap(response, "none")
+
+
 @require_GET
 @login_required
 def object_browser(request: HttpRequest, bucket_id: str) -> HttpResponse:
     bucket = get_bucket_for_user(request, bucket_id)
     prefix = _folder_prefix(request.GET.get("prefix", ""))
     token = request.GET.get("page_token", "")
-    context = _listing_context(request, bucket, prefix, token)
+    shown = _shown(request.GET.get("shown"))
+    context = _listing_context(request, bucket, prefix, token, shown)
     if request.htmx and token:
-        # "Load more": only the next rows, appended in place of the button.
-        return render(request, "objects/browser.html#more-rows", context)
+        # "Load more": only the next rows, appended in place of the button; the address bar
+        # then says how many rows the page shows, so that a reload shows them again.
+        response = render(request, "objects/browser.html#more-rows", context)
+        return replace_url(response, context["shown_url"])
     context["undo"] = _take_undo(request, bucket)
     if request.htmx and request.htmx.target == "listing":
-        return render(request, "objects/browser.html#listing", context)
+        return render_with_toasts(request, "objects/browser.html#listing", context)
     context.update({"buckets": request.user.buckets.all(), "tab": "objects"})
     return render(request, "objects/browser.html", context)
 
@@ -303,23 +410,58 @@ def _too_large_message(limit: int) -> str:
     return f"This file is larger than the upload limit of {filesizeformat(limit)}."
 
 
+def folder_name_error(name: str) -> str:
+    """Why ``name`` (typed in "Create folder") makes no good folder name, or "" if it does.
+
+    Stricter than object names (the API keeps GCS's rules, where "a//b" and "../x" are valid):
+    a folder made here shows in the pane, so no name that would look like a way up, the folder
+    itself or an empty folder name.
+    """
+    if not name:
+        return "Give the folder a name."
+    if name.startswith("/"):
+        return "A folder name cannot start with “/”."
+    segments = name.split("/")
+    if any(segment in {".", ".."} for segment in segments):
+        return "A folder cannot be named “.” or “..”: paths use them for “here” and “one up”."
+    if "" in segments:
+        return "A folder name cannot contain an empty part (“//”)."
+    return ""
+
+
+def _folder_form(
+    request: HttpRequest, bucket: Bucket, prefix: str, name: str, error: str, status: int
+) -> HttpResponse:
+    """The create-folder form again, with what was typed and why it was refused: in place in
+    its dialog for htmx, as a message after a redirect otherwise."""
+    if not request.htmx:
+        messages.error(request, error)
+        return redirect(browser_url(bucket, prefix))
+    context = {"bucket": bucket, "prefix": prefix, "folder_name": name, "folder_error": error}
+    response = render(request, "objects/browser.html#folder-form", context, status=status)
+    return reswap(retarget(response, "#folder-form"), "outerHTML")
+
+
 @require_POST
 @login_required
 def folder_create(request: HttpRequest, bucket_id: str) -> HttpResponse:
     bucket = get_bucket_for_user(request, bucket_id)
     prefix = _folder_prefix(request.POST.get("prefix", ""))
-    folder = request.POST.get("name", "").strip().strip("/")
-    if not folder:
-        messages.error(request, "Give the folder a name.")
-        return _done(request, bucket, prefix, status=400)
+    typed = request.POST.get("name", "").strip()
+    # One trailing slash is how folders are written ("reports/"); anything else counts.
+    folder = typed[:-1] if typed.endswith("/") and not typed.endswith("//") else typed
+    if error := folder_name_error(folder):
+        return _folder_form(request, bucket, prefix, typed, error, 400)
+    full = f"{prefix}{folder}/"
+    if services.objects_count_under(bucket=bucket, prefix=full, limit=1):
+        error = f"A folder named “{folder}” already exists here."
+        return _folder_form(request, bucket, prefix, typed, error, 409)
     try:
-        services.folder_create(bucket=bucket, prefix=f"{prefix}{folder}/")
+        services.folder_create(bucket=bucket, prefix=full)
     except services.QuotaExceeded as exc:
-        messages.error(request, str(exc))
-        return _done(request, bucket, prefix, status=403)
+        return _folder_form(request, bucket, prefix, typed, str(exc), 403)
     except services.InvalidObjectName as exc:
-        messages.error(request, " ".join(exc.messages))
-        return _done(request, bucket, prefix, status=400)
+        return _folder_form(request, bucket, prefix, typed, " ".join(exc.messages), 400)
     messages.success(request, f"Created folder “{folder}/”.")
     return _done(request, bucket, prefix)
 
@@ -340,11 +482,12 @@ def object_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
     try:
         services.object_delete(bucket=bucket, name=name)
     except services.ObjectNotFound:
+        # Gone already (deleted elsewhere): its row goes all the same.
         messages.error(request, f"“{name}” no longer exists.")
-        return _done(request, bucket, prefix, status=404)
+        return _row_done(request, bucket, prefix, status=404)
     _offer_undo(request, bucket, since, name=name)
     messages.success(request, f"Deleted “{name}”.", extra_tags=_undo_tag(bucket))
-    return _done(request, bucket, prefix)
+    return _row_done(request, bucket, prefix)
 
 
 @require_POST
@@ -360,7 +503,7 @@ def folder_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
         count = services.folder_delete(bucket=bucket, prefix=folder)
     except services.InvalidObjectName as exc:
         messages.error(request, " ".join(exc.messages))
-        return _done(request, bucket, prefix, status=400)
+        return _toast_only(request, bucket, prefix, status=400)
     if count:
         _offer_undo(request, bucket, since, folder=folder)
     messages.success(
@@ -368,7 +511,7 @@ def folder_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
         f"Deleted folder “{folder}” and {count} object{'s' if count != 1 else ''}.",
         extra_tags=_undo_tag(bucket) if count else "",
     )
-    return _done(request, bucket, prefix)
+    return _row_done(request, bucket, prefix)
 
 
 @require_POST
@@ -412,24 +555,26 @@ def render_confirm(
     fields: dict[str, str],
     button: str,
     cancel_url: str,
+    target: str,
 ) -> HttpResponse:
-    """Without JavaScript there is no confirm() dialog: ask on a page of its own, which posts
-    the same form again with ``confirmed=yes``."""
-    return render(
-        request,
-        "objects/confirm.html",
-        {
-            "bucket": bucket,
-            "buckets": request.user.buckets.all(),
-            "question": question,
-            "consequence": consequence,
-            "action": action,
-            "fields": fields,
-            "button": button,
-            "cancel_url": cancel_url,
-            "tab": "objects",
-        },
-    )
+    """Ask before destroying: for htmx, in the page's dialog (its form then posts to ``action``
+    with ``confirmed=yes`` and swaps ``target``); without JavaScript, on a page of its own,
+    whose form posts the same."""
+    context = {
+        "bucket": bucket,
+        "question": question,
+        "consequence": consequence,
+        "action": action,
+        "fields": fields,
+        "button": button,
+        "cancel_url": cancel_url,
+        "target": target,
+    }
+    if request.htmx:
+        response = render(request, "objects/confirm.html#dialog", context)
+        return reswap(retarget(response, "#confirm-dialog"), "innerHTML")
+    context.update({"buckets": request.user.buckets.all(), "tab": "objects"})
+    return render(request, "objects/confirm.html", context)
 
 
 def _confirm_delete(
@@ -454,6 +599,7 @@ def _confirm_delete(
         fields={**fields, "prefix": prefix},
         button="Delete",
         cancel_url=browser_url(bucket, prefix),
+        target=f"#{row_id(target)}",
     )
 
 

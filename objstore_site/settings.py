@@ -131,6 +131,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # An htmx request without a session: lead the page to sign-in (HX-Redirect), not the listing.
+    "objstore_site.htmx_login.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "objstore_site.urls"

@@ -613,8 +613,10 @@ def test_the_pane_and_the_admin_work_in_chromium_with_no_csp_violation(
         page.locator("#new-folder").get_by_role("button", name="Create").click()
         expect(page.locator("#listing")).to_contain_text("reports/")
 
-        page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Delete old.txt", exact=True).click()
+        dialog = page.locator("#confirm-dialog")  # the pane's own <dialog>, not confirm()
+        expect(dialog).to_be_visible()
+        dialog.locator("button[type=submit]").click()
         expect(page.locator("#listing tr.file-row")).to_have_count(1)
 
         page.goto(reverse("bucket_settings", args=[bucket.bucket_id]))

@@ -1,3 +1,5 @@
+from urllib.parse import quote
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -5,6 +7,7 @@ from django.urls import reverse
 
 from objects import services
 from objects.models import Object, ObjectVersion
+from objects.templatetags.pane import row_id
 
 from .conftest import TEST_STORAGE, put, read, stored_blobs
 from .streams import SERVICE_PEAK_LIMIT, GeneratedStream, MiB, drain, traced_peak
@@ -278,14 +281,74 @@ def test_create_folder_inside_a_folder_without_javascript(alice_client, bucket):
     assert Object.objects.filter(bucket=bucket, name="photos/2024/").exists()
 
 
-@pytest.mark.parametrize("name", ["", "/", "a\nb"])
-def test_create_folder_refuses_bad_names(alice_client, bucket, name):
+@pytest.mark.parametrize(
+    "name, error",
+    [
+        ("", "Give the folder a name."),
+        ("/", "Give the folder a name."),
+        ("a\nb", "carriage return or line feed"),
+        ("..", "cannot be named “.” or “..”"),
+        (".", "cannot be named “.” or “..”"),
+        ("a/../b", "cannot be named “.” or “..”"),
+        ("a//b", "cannot contain an empty part"),
+        ("/etc", "cannot start with “/”"),
+    ],
+)
+def test_create_folder_refuses_bad_names_in_its_form(alice_client, bucket, name, error):
     response = alice_client.post(
         reverse("folder_create", args=[bucket.bucket_id]), {"name": name}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 400
-    assert 'class="message error"' in response.text
+    # The form comes back in place, with what was typed and the error tied to the field.
+    assert response["HX-Retarget"] == "#folder-form" and response["HX-Reswap"] == "outerHTML"
+    assert 'id="folder-error" class="field-error">' in response.text and error in response.text
+    assert 'aria-invalid="true"' in response.text
+    assert 'aria-describedby="folder-error folder-where"' in response.text
     assert not Object.objects.exists()
+
+
+def test_the_api_keeps_gcs_names_that_the_folder_form_refuses(alice_client, bucket):
+    # Folder-only rules: objects named so stay valid (GCS allows them).
+    put(bucket, "a//b.txt")
+    put(bucket, "../x.txt")
+    assert Object.objects.count() == 2
+
+
+def test_create_folder_keeps_the_typed_name_after_an_error(alice_client, bucket):
+    response = alice_client.post(
+        reverse("folder_create", args=[bucket.bucket_id]),
+        {"name": "a//b", "prefix": ""},
+        HTTP_HX_REQUEST="true",
+    )
+    assert 'value="a//b"' in response.text
+
+
+def test_create_an_existing_folder_says_it_exists(alice_client, bucket):
+    put(bucket, "photos/cat.png")  # a folder by its contents only, no placeholder
+    for name in ["photos", "photos/"]:
+        response = alice_client.post(
+            reverse("folder_create", args=[bucket.bucket_id]),
+            {"name": name},
+            HTTP_HX_REQUEST="true",
+        )
+        assert response.status_code == 409
+        assert "A folder named “photos” already exists here." in response.text
+        assert "Created folder" not in response.text
+    assert list(Object.objects.values_list("name", flat=True)) == ["photos/cat.png"]
+
+
+def test_create_folder_without_javascript_reports_errors_after_a_redirect(alice_client, bucket):
+    response = alice_client.post(
+        reverse("folder_create", args=[bucket.bucket_id]), {"name": ".."}, follow=True
+    )
+    assert response.redirect_chain[-1][1] == 302
+    assert "cannot be named “.” or “..”" in response.text
+    assert not Object.objects.exists()
+
+
+def test_create_a_nested_folder(alice_client, bucket):
+    alice_client.post(reverse("folder_create", args=[bucket.bucket_id]), {"name": "a/b/"})
+    assert list(Object.objects.values_list("name", flat=True)) == ["a/b/"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -299,6 +362,10 @@ def test_delete_a_folder_leaves_its_lookalike_alone(alice_client, bucket, blob_d
     )
     assert response.status_code == 200
     assert "Deleted folder “photos/2024/” and 2 objects." in response.text
+    # Only the row goes (the answer holds no listing): the message is a toast, out of band.
+    assert 'id="listing"' not in response.text and "<tr" not in response.text
+    assert 'id="toast-status" class="toast-region" role="status"' in response.text
+    assert '<span id="listing-total" hx-swap-oob="true">of 1</span>' in response.text
     assert list(Object.objects.values_list("name", flat=True)) == ["photos/2024-old/d.png"]
     # New buckets keep deleted files for 7 days: the two are soft-deleted, bytes and all.
     assert sorted(
@@ -336,8 +403,91 @@ def test_the_confirmation_says_so_when_the_bucket_keeps_nothing(alice_client, bu
         reverse("object_delete", args=[bucket.bucket_id]), {"name": "a.png"}
     )
     assert "This cannot be undone." in response.text and Object.objects.count() == 1
+
+
+def test_with_htmx_the_confirmation_comes_as_a_dialog_with_the_count(alice_client, bucket):
+    for name in ["photos/a.png", "photos/b/c.png", "photos-old/d.png"]:
+        put(bucket, name)
+    response = alice_client.post(
+        reverse("folder_delete", args=[bucket.bucket_id]),
+        {"folder": "photos/", "prefix": ""},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#confirm-dialog" and response["HX-Reswap"] == "innerHTML"
+    text = response.text
+    assert "<html" not in text
+    assert 'id="confirm-dialog-title">Delete the folder “photos/”?' in text
+    assert "This deletes 2 objects under it. Deleted files can be restored for 7 days." in text
+    assert 'name="confirmed" value="yes"' in text
+    # The confirmed delete replaces the folder's row only.
+    assert f'hx-target="#{row_id("photos/")}"' in text
+    assert Object.objects.count() == 3
     listing = alice_client.get(browser_url(bucket)).text
-    assert "Delete “a.png”? This cannot be undone." in listing
+    assert f'<tr class="folder-row" id="{row_id("photos/")}">' in listing
+
+
+def test_the_listing_counts_its_entries(alice_client, bucket, settings):
+    settings.OBJSTORE_PAGE_SIZE = 2
+    for name in ["a", "b", "c", "d/e", "d/f/g"]:
+        put(bucket, name)
+    text = alice_client.get(browser_url(bucket)).text
+    # a, b, c and the folder d/: four entries, two shown.
+    assert '<span id="listing-shown">2</span> <span id="listing-total">of 4</span>' in text
+    inside = alice_client.get(browser_url(bucket, "d/")).text
+    assert '<span id="listing-shown">2</span> <span id="listing-total">of 2</span>' in inside
+
+
+def test_a_huge_folder_is_not_counted(alice_client, bucket, settings, monkeypatch):
+    from objects import views
+
+    monkeypatch.setattr(views, "COUNT_LIMIT", 3)
+    settings.OBJSTORE_PAGE_SIZE = 2
+    for name in ["a", "b", "c", "d"]:
+        put(bucket, name)
+    text = alice_client.get(browser_url(bucket)).text
+    assert (
+        '<span id="listing-shown">2</span> <span id="listing-total">shown, more below</span>'
+        in text
+    )
+
+
+def test_shown_in_the_address_renders_as_many_rows_again(alice_client, bucket, settings):
+    settings.OBJSTORE_PAGE_SIZE = 2
+    for name in ["a", "b", "c", "d", "e"]:
+        put(bucket, name)
+    first = alice_client.get(browser_url(bucket))
+    more = alice_client.get(first.context["next_url"], HTTP_HX_REQUEST="true")
+    # After "Load more" the address says how many rows the page shows now...
+    assert more["HX-Replace-Url"] == f"{browser_url(bucket)}?shown=4"
+    # ...and that address shows them all again, with "Load more" for the rest.
+    again = alice_client.get(more["HX-Replace-Url"]).text
+    assert all(f">{n}</span>" in again for n in "abcd") and ">e</span>" not in again
+    assert '<span id="listing-shown">4</span> <span id="listing-total">of 5</span>' in again
+    assert "Load more" in again
+    # Bounded: no address makes a listing render more than a thousand rows at once.
+    assert alice_client.get(f"{browser_url(bucket)}?shown=99999999").context["shown_count"] == 5
+
+
+def test_an_htmx_request_without_a_session_is_sent_to_sign_in_and_back(client, bucket):
+    put(bucket, "a.txt")
+    page = f"http://testserver{browser_url(bucket, 'docs/')}&shown=300"
+    response = client.post(
+        reverse("object_delete", args=[bucket.bucket_id]),
+        {"name": "a.txt", "confirmed": "yes"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=page,
+    )
+    assert response.status_code == 200 and response.content == b""
+    assert response["HX-Redirect"] == (
+        "/accounts/login/?next=" + quote(f"{browser_url(bucket, 'docs/')}&shown=300", safe="")
+    )
+    # Another site's address is no place to come back to.
+    response = client.get(
+        browser_url(bucket), HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="https://evil.example/x"
+    )
+    assert response["HX-Redirect"].startswith("/accounts/login/?next=%2Fbuckets%2F")
+    assert Object.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -381,6 +531,9 @@ def test_deleting_a_missing_file_says_so(alice_client, bucket):
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 404 and "no longer exists" in response.text
+    assert 'id="toast-alerts" class="toast-region" role="alert" hx-swap-oob="innerHTML"' in (
+        response.text
+    )
 
 
 def test_outsiders_cannot_delete(charlie_client, bucket):

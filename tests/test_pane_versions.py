@@ -337,7 +337,13 @@ def test_the_listing_links_each_file_to_its_versions_and_the_deleted_files(alice
         in text
     )
     assert f'href="{url("deleted_list", bucket, prefix="docs/")}"' in text
-    assert "Deleted files can be restored for 7 days." in text
+    # Deleting asks first, saying what the bucket keeps.
+    ask = alice_client.post(
+        reverse("object_delete", args=[bucket.bucket_id]),
+        {"name": "docs/a b&c.txt", "prefix": "docs/"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "Deleted files can be restored for 7 days." in ask.text
 
 
 def test_undo_a_file_delete_with_htmx(alice_client, bucket):

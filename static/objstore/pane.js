@@ -1,5 +1,6 @@
-// The pane's small script: the copy button and closing popovers after htmx swaps (uploads are
-// uploads.js). Everything it does has a no-JavaScript fallback in the templates.
+// The pane's small script: where focus goes after htmx swaps, busy states, the dialogs and the
+// toasts, and the copy button (uploads are uploads.js). Everything it does has a no-JavaScript
+// fallback in the templates: plain forms, confirmation pages, redirects.
 (function () {
   "use strict";
 
@@ -24,6 +25,26 @@
 
   // ---- small helpers -------------------------------------------------------------------------
 
+  function focusSoon(element) {
+    // After htmx's swap (synchronous) and after a dialog's own focus restoring.
+    setTimeout(() => {
+      if (element && element.isConnected) element.focus({ preventScroll: false });
+    }, 0);
+  }
+
+  function rowControl(row) {
+    if (!row) return null;
+    return row.querySelector("button.danger") || row.querySelector("a[href], button");
+  }
+
+  function firstControl(row) {
+    return row ? row.querySelector("a[href], button") : null;
+  }
+
+  function listingHeading() {
+    return document.getElementById("listing-heading");
+  }
+
   function setUpCopyButtons() {
     document.addEventListener("click", async (event) => {
       const button = event.target.closest("[data-copy]");
@@ -47,24 +68,191 @@
     });
   }
 
-  function setUpPopovers() {
-    document.body.addEventListener("htmx:afterRequest", (event) => {
-      const form = event.target.closest ? event.target.closest("[data-close-popover]") : null;
-      if (!form) return;
-      const popover = form.closest("[popover]");
-      if (popover && popover.hidePopover) popover.hidePopover();
-      form.reset();
+  // ---- busy state: aria-busy on what a request works on, for as long as it runs ---------------
+
+  function setUpBusyState() {
+    document.body.addEventListener("htmx:beforeRequest", (event) => {
+      const busy = [event.detail.elt, event.detail.target].filter(Boolean);
+      busy.forEach((element) => element.setAttribute("aria-busy", "true"));
+      event.detail.xhr.addEventListener("loadend", () => {
+        busy.forEach((element) => element.removeAttribute("aria-busy"));
+      });
     });
-    const popover = document.getElementById("new-folder");
-    if (popover) {
-      popover.addEventListener("toggle", (event) => {
-        if (event.newState === "open") popover.querySelector("input[name=name]").focus();
+  }
+
+  // ---- dialogs --------------------------------------------------------------------------------
+
+  const supportsCommands = "commandForElement" in HTMLButtonElement.prototype;
+
+  function resetFolderForm(dialog) {
+    const form = dialog.querySelector("#folder-form");
+    if (!form) return;
+    const input = form.querySelector("input[name=name]");
+    const error = form.querySelector("#folder-error");
+    input.value = "";
+    input.removeAttribute("aria-invalid");
+    error.textContent = "";
+    error.hidden = true;
+  }
+
+  function setUpDialogs() {
+    // Browsers without invoker commands (command/commandfor): open and close here instead.
+    if (!supportsCommands) {
+      document.addEventListener("click", (event) => {
+        const button = event.target.closest("button[commandfor]");
+        if (!button) return;
+        const dialog = document.getElementById(button.getAttribute("commandfor"));
+        if (!dialog) return;
+        const command = button.getAttribute("command");
+        if (command === "show-modal" && !dialog.open) {
+          if (dialog.id === "new-folder") resetFolderForm(dialog);
+          dialog.showModal();
+        } else if (command === "close") {
+          dialog.close();
+        }
       });
     }
+    const folderDialog = document.getElementById("new-folder");
+    if (folderDialog) {
+      // Each opening starts afresh: no old error, no old name.
+      folderDialog.addEventListener("command", (event) => {
+        if (event.command === "show-modal") resetFolderForm(folderDialog);
+      });
+    }
+
+    // A modal dialog keeps Tab inside: from its last control back to its first, and back.
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Tab") return;
+      const dialog = document.querySelector("dialog[open]");
+      if (!dialog) return;
+      const controls = [...dialog.querySelectorAll("a[href], button, input, select, textarea")].filter(
+        (element) => !element.disabled && element.type !== "hidden" && element.getClientRects().length,
+      );
+      if (!controls.length) return;
+      const first = controls[0];
+      const last = controls[controls.length - 1];
+      const inside = dialog.contains(document.activeElement);
+      if (event.shiftKey && (document.activeElement === first || !inside)) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+        event.preventDefault();
+        first.focus();
+      }
+    });
+
+    const confirmDialog = document.getElementById("confirm-dialog");
+    let opener = null;
+    let closingForSwap = false;
+    confirmDialog.addEventListener("close", () => {
+      if (closingForSwap) {
+        closingForSwap = false;
+        return;
+      }
+      focusSoon(opener);
+    });
+
+    document.body.addEventListener("htmx:afterSwap", (event) => {
+      if (event.detail.target !== confirmDialog) return;
+      // A delete asked first: the server sent the question; open it over the page.
+      const form = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
+      opener = form ? form.querySelector("button[type=submit]") || form : document.activeElement;
+      if (!confirmDialog.open) confirmDialog.showModal();
+    });
+
+    document.body.addEventListener("htmx:beforeSwap", (event) => {
+      const elt = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
+      if (elt && confirmDialog.contains(elt) && confirmDialog.open) {
+        closingForSwap = true;
+        confirmDialog.close();
+        // Whatever the answer replaces, focus goes where the swap handlers below say, or back
+        // to the opener if it is still there.
+        focusSoon(opener);
+      }
+    });
+
+    // The create-folder form: closes on success; on an error it comes back in place.
+    document.body.addEventListener("htmx:afterRequest", (event) => {
+      const form = event.detail.elt;
+      if (!form || form.id !== "folder-form" || !event.detail.successful) return;
+      const dialog = form.closest("dialog");
+      if (dialog && dialog.open && !form.querySelector("[aria-invalid=true]")) {
+        dialog.close();
+        resetFolderForm(dialog);
+      }
+    });
+    document.body.addEventListener("htmx:load", (event) => {
+      if (event.target.id !== "folder-form") return;
+      const input = event.target.querySelector("input[name=name]");
+      if (input && input.getAttribute("aria-invalid") === "true") input.focus();
+    });
+  }
+
+  // ---- where focus goes after a listing changes -----------------------------------------------
+
+  function countShown() {
+    const shown = document.getElementById("listing-shown");
+    const listing = document.getElementById("listing");
+    if (!shown || !listing) return;
+    shown.textContent = listing.querySelectorAll("tr.file-row, tr.folder-row").length;
+  }
+
+  function setUpListingFocus() {
+    document.body.addEventListener("htmx:beforeSwap", (event) => {
+      const target = event.detail.target;
+      const xhr = event.detail.xhr;
+      if (!target || !event.detail.shouldSwap) return;
+      if (xhr.getResponseHeader("HX-Reswap") === "none") return;
+      const elt = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
+      const fromDialog = elt && document.getElementById("confirm-dialog").contains(elt);
+      if (xhr.getResponseHeader("HX-Retarget") && !(target.id === "listing" && fromDialog)) return;
+      if (target.matches("#listing tr.more-row")) {
+        // "Load more": focus the first new row.
+        const before = target.previousElementSibling;
+        const body = target.parentElement;
+        setTimeout(() => {
+          const first = before ? before.nextElementSibling : body.firstElementChild;
+          focusSoon(firstControl(first) || listingHeading());
+        }, 0);
+      } else if (target.matches("#listing tr.file-row, #listing tr.folder-row")) {
+        // A deleted row: focus the next row, or the previous one, or the listing's heading.
+        const next = target.nextElementSibling || target.previousElementSibling;
+        focusSoon(rowControl(next) || listingHeading());
+      } else if (target.id === "listing") {
+        const rowId = elt && elt.dataset ? elt.dataset.focusRow : "";
+        if (rowId) {
+          // Undo: focus the row that came back.
+          setTimeout(() => focusSoon(firstControl(document.getElementById(rowId)) || listingHeading()), 0);
+        } else if (fromDialog) {
+          // The last row was deleted: the listing now says the folder is empty.
+          setTimeout(() => focusSoon(listingHeading()), 0);
+        }
+      } else if (target.id === "versions" || target.id === "deleted") {
+        if (elt && (target.contains(elt) || fromDialog)) {
+          setTimeout(() => focusSoon(document.getElementById(target.id)), 0);
+        }
+      }
+    });
+    document.body.addEventListener("htmx:afterSettle", countShown);
+    document.body.addEventListener("htmx:oobAfterSwap", countShown);
+  }
+
+  // ---- toasts ---------------------------------------------------------------------------------
+
+  function setUpToasts() {
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-dismiss-toast]");
+      if (!button) return;
+      const toast = button.closest(".toast");
+      if (toast) toast.remove();
+    });
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     setUpCopyButtons();
-    setUpPopovers();
+    setUpBusyState();
+    setUpDialogs();
+    setUpListingFocus();
+    setUpToasts();
   });
 })();

@@ -1,112 +1,717 @@
-// The pane's uploads: file pickers, drag-and-drop (files and whole folders), one upload request
-// per file with a progress bar. The no-JavaScript fallback is the upload form itself.
+// The pane's uploads: file pickers, drag-and-drop anywhere on a bucket page, and a tray fixed in
+// the corner that follows every file (percent, speed, time left), cancels for real, retries and
+// asks before replacing a file. Files above the tray's chunk threshold go in chunks through a
+// resumable session that survives a dropped connection and, after a reload, resumes from the
+// server's offset when the same file is picked again. The no-JavaScript fallback is the form.
 (function () {
   "use strict";
 
   const CONCURRENCY = 3;
+  const CHUNK_ATTEMPTS = 7; // backoff 0.5, 1, 2, 4, 8, 16, 16 s: about 48 s of retrying
+  const RESUME_PREFIX = "objstore-upload:";
   const { csrfToken, humanSize } = window.objstore;
 
-  // ---- uploads -------------------------------------------------------------------------------
+  const ACTIVE = new Set(["checking", "waiting", "running"]);
+  const tasks = [];
+  let tray = null;
+  let form = null;
+  let active = 0;
+  let nextId = 1;
+  let dialogQueue = Promise.resolve();
+  let batchStats = null; // bytes and time since the current batch started, for the summary
+  let ticker = null;
 
-  function uploadRow(list, path) {
+  class UploadError extends Error {
+    constructor(message, extra = {}) {
+      super(message);
+      Object.assign(this, extra);
+    }
+  }
+
+  // ---- formatting ------------------------------------------------------------------------------
+
+  function duration(seconds) {
+    if (!Number.isFinite(seconds) || seconds < 0) return "";
+    if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+    if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+    const hours = Math.floor(seconds / 3600);
+    return `${hours} h ${Math.round((seconds - hours * 3600) / 60)} min`;
+  }
+
+  function plural(count, word) {
+    return `${count} ${word}${count === 1 ? "" : "s"}`;
+  }
+
+  // ---- requests ----------------------------------------------------------------------------------
+
+  function loginUrl() {
+    const link = tray && tray.querySelector(".tray-signin a");
+    const base = link ? link.getAttribute("href").split("?")[0] : "/accounts/login/";
+    return `${base}?next=${encodeURIComponent(location.pathname + location.search)}`;
+  }
+
+  function isLoginPage(url) {
+    if (!url) return false;
+    const base = loginUrl().split("?")[0];
+    try {
+      return new URL(url, location.href).pathname === base;
+    } catch (error) {
+      return false;
+    }
+  }
+
+  // One XMLHttpRequest (fetch cannot report upload progress); answers {status, body} or throws
+  // UploadError: {network} when the connection failed, {aborted} on cancel, {signIn} when the
+  // session has ended (a 401, or a redirect that landed on the login page).
+  function send(task, method, url, { body = null, headers = {}, onProgress = null } = {}) {
+    return new Promise((resolve, reject) => {
+      const request = new XMLHttpRequest();
+      request.open(method, url);
+      request.setRequestHeader("Accept", "application/json");
+      if (method !== "GET") request.setRequestHeader("X-CSRFToken", csrfToken());
+      for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
+      if (onProgress) {
+        request.upload.addEventListener("progress", (event) => onProgress(event.loaded));
+      }
+      request.addEventListener("load", () => {
+        let parsed = null;
+        try {
+          parsed = JSON.parse(request.responseText);
+        } catch (error) {
+          parsed = null;
+        }
+        if (isLoginPage(request.responseURL) || request.status === 401 || (parsed && parsed.login_url)) {
+          reject(new UploadError("Your session has ended. Sign in again to upload.", { signIn: true }));
+          return;
+        }
+        resolve({ status: request.status, body: parsed || {} });
+      });
+      request.addEventListener("error", () =>
+        reject(new UploadError("The connection was lost.", { network: true })),
+      );
+      request.addEventListener("abort", () => reject(new UploadError("Cancelled.", { aborted: true })));
+      if (task) task.xhr = request;
+      request.send(body);
+    });
+  }
+
+  function failure(response) {
+    const { status, body } = response;
+    let message = body.error;
+    if (!message && status === 413) message = "This file is larger than the server accepts.";
+    if (!message) message = `Upload failed (HTTP ${status}).`;
+    return new UploadError(message, {
+      status,
+      conflict: status === 412 && Boolean(body.conflict),
+      retryable: status === 0 || status >= 500 || status === 408 || status === 429,
+    });
+  }
+
+  function sleep(task, ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      task.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  function stopIfCancelled(task) {
+    if (task.state === "cancelled") throw new UploadError("Cancelled.", { aborted: true });
+  }
+
+  // ---- one file ----------------------------------------------------------------------------------
+
+  async function sendSmall(task) {
+    const data = new FormData();
+    data.append("prefix", task.prefix);
+    data.append("path", task.path);
+    if (task.condition !== null) data.append("if_generation_match", task.condition);
+    data.append("file", task.file, task.file.name);
+    const response = await send(task, "POST", tray.dataset.fileUrl, {
+      body: data,
+      onProgress: (loaded) => (task.loaded = Math.min(loaded, task.size)),
+    });
+    if (response.status !== 200) throw failure(response);
+  }
+
+  function resumeKey(task) {
+    const { size, lastModified } = task.file;
+    return `${RESUME_PREFIX}${tray.dataset.bucket}:${task.name}:${size}:${lastModified}`;
+  }
+
+  function sessionUrl(uploadId, action = "") {
+    return `${tray.dataset.sessionsUrl}/${encodeURIComponent(uploadId)}${action}`;
+  }
+
+  function forgetSession(task) {
+    try {
+      localStorage.removeItem(resumeKey(task));
+    } catch (error) {
+      // Storage disabled: nothing was kept either.
+    }
+  }
+
+  function cancelSession(task) {
+    if (!task.uploadId) return;
+    forgetSession(task);
+    // keepalive: the cancel still reaches the server if the page is closing.
+    fetch(sessionUrl(task.uploadId, "/cancel"), {
+      method: "POST",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      credentials: "same-origin",
+      keepalive: true,
+    }).catch(() => {});
+    task.uploadId = null;
+  }
+
+  // A session of this file that a previous page started (same name, size and lastModified).
+  async function savedSession(task) {
+    let uploadId = null;
+    try {
+      uploadId = localStorage.getItem(resumeKey(task));
+    } catch (error) {
+      return null;
+    }
+    if (!uploadId) return null;
+    const response = await send(task, "GET", sessionUrl(uploadId));
+    const state = response.body;
+    if (response.status === 200 && !state.done && state.size === task.size && state.name === task.name) {
+      return state;
+    }
+    forgetSession(task); // expired, unknown, finished or changed: start over
+    return null;
+  }
+
+  async function startSession(task) {
+    const response = await send(task, "POST", tray.dataset.sessionsUrl, {
+      body: JSON.stringify({
+        prefix: task.prefix,
+        path: task.path,
+        size: task.size,
+        content_type: task.file.type,
+        if_generation_match: task.condition,
+      }),
+      headers: { "Content-Type": "application/json" },
+    });
+    if (response.status !== 201) throw failure(response);
+    try {
+      localStorage.setItem(resumeKey(task), response.body.upload_id);
+    } catch (error) {
+      // Without storage the upload works; only a resume after a reload does not.
+    }
+    return response.body;
+  }
+
+  async function sendChunked(task) {
+    const chunkSize = Math.max(1, Number(tray.dataset.chunkSize) || 8388608);
+    let state = await savedSession(task);
+    stopIfCancelled(task);
+    if (state) task.resumedAt = state.received;
+    else state = await startSession(task);
+    task.uploadId = state.upload_id;
+    stopIfCancelled(task);
+    let offset = state.received;
+    let failures = 0;
+    task.loaded = offset;
+    for (;;) {
+      const end = Math.min(offset + chunkSize, task.size);
+      let response = null;
+      let problem = null;
+      try {
+        response = await send(task, "POST", `${sessionUrl(task.uploadId, "/chunk")}?offset=${offset}`, {
+          body: task.file.slice(offset, end),
+          headers: { "Content-Type": "application/octet-stream" },
+          onProgress: (loaded) => (task.loaded = offset + Math.min(loaded, end - offset)),
+        });
+      } catch (error) {
+        if (!error.network) throw error;
+        problem = error;
+      }
+      if (response && response.status === 200) {
+        failures = 0;
+        task.note = "";
+        if (response.body.done) break;
+        offset = response.body.received;
+        task.loaded = offset;
+        continue;
+      }
+      if (response) {
+        const { status, body } = response;
+        if (body.restart) {
+          forgetSession(task);
+          task.uploadId = null;
+          throw new UploadError(body.error || "The upload session ended; Retry starts it over.", {
+            conflict: status === 412 && Boolean(body.conflict),
+          });
+        }
+        if (status === 409 && Number.isInteger(body.received) && failures < CHUNK_ATTEMPTS) {
+          failures += 1;
+          offset = body.received; // the server has a different offset: continue from its own
+          continue;
+        }
+        problem = failure(response);
+        if (!problem.retryable && !(status === 400 && Number.isInteger(body.received))) throw problem;
+      }
+      // The connection dropped or the server faltered: wait, ask where it stands, go on.
+      failures += 1;
+      if (failures > CHUNK_ATTEMPTS) {
+        throw new UploadError(`${problem.message} Retry continues where it stopped.`);
+      }
+      const wait = Math.min(500 * 2 ** (failures - 1), 16000);
+      task.note = `Connection lost; trying again in ${duration(wait / 1000)}`;
+      await sleep(task, wait);
+      stopIfCancelled(task);
+      try {
+        const status = await send(task, "GET", sessionUrl(task.uploadId));
+        if (status.status === 200) {
+          if (status.body.done) break;
+          offset = status.body.received;
+          task.loaded = offset;
+        } else if (status.body.restart) {
+          forgetSession(task);
+          task.uploadId = null;
+          throw new UploadError(status.body.error || "The upload session ended.");
+        }
+      } catch (error) {
+        if (!error.network) throw error; // still offline: the next round waits longer
+      }
+    }
+    forgetSession(task);
+    task.uploadId = null;
+  }
+
+  async function run(task) {
+    task.loaded = 0;
+    task.speed = 0;
+    task.note = "";
+    task.started = performance.now();
+    try {
+      if (task.size > Number(tray.dataset.chunkThreshold || 8388608)) await sendChunked(task);
+      else await sendSmall(task);
+      stopIfCancelled(task);
+      setState(task, "done");
+      task.loaded = task.size;
+    } catch (error) {
+      if (task.state === "cancelled") return;
+      if (error.signIn) {
+        showSignIn();
+        setState(task, "failed", error.message);
+      } else if (error.conflict) {
+        // Someone stored this name after the batch was checked: ask, never replace unasked.
+        task.condition = "0";
+        setState(task, "checking");
+        resolveConflicts([task], task.batch).then(pump);
+      } else {
+        setState(task, "failed", error.message);
+      }
+    } finally {
+      task.xhr = null;
+      task.wake = null;
+    }
+  }
+
+  // ---- the queue ---------------------------------------------------------------------------------
+
+  function busy() {
+    return tasks.some((task) => ACTIVE.has(task.state));
+  }
+
+  function pump() {
+    while (active < CONCURRENCY) {
+      const task = tasks.find((candidate) => candidate.state === "waiting");
+      if (!task) break;
+      active += 1;
+      setState(task, "running");
+      run(task).finally(() => {
+        active -= 1;
+        pump();
+        settle();
+      });
+    }
+    settle();
+  }
+
+  // Called after every change of state: the summary, beforeunload, the final refresh.
+  function settle() {
+    render();
+    if (busy()) {
+      window.addEventListener("beforeunload", warnBeforeUnload);
+      if (!ticker) ticker = setInterval(tick, 500);
+      return;
+    }
+    window.removeEventListener("beforeunload", warnBeforeUnload);
+    if (ticker) {
+      clearInterval(ticker);
+      ticker = null;
+    }
+    if (batchStats && batchStats.changed) {
+      batchStats.changed = false;
+      refreshListing();
+    }
+  }
+
+  function warnBeforeUnload(event) {
+    if (!busy()) return;
+    event.preventDefault();
+    event.returnValue = ""; // what older Chromium needs to ask
+  }
+
+  function cancel(task) {
+    if (!ACTIVE.has(task.state)) return;
+    setState(task, "cancelled");
+    if (task.xhr) task.xhr.abort();
+    if (task.wake) task.wake();
+    cancelSession(task);
+    settle();
+  }
+
+  function retry(task) {
+    if (task.state !== "failed" && task.state !== "cancelled") return;
+    startBatchIfIdle();
+    task.batch = batchStats;
+    task.error = "";
+    setState(task, "waiting");
+    pump();
+  }
+
+  // ---- the tray ----------------------------------------------------------------------------------
+
+  function button(label, title, action) {
+    const element = document.createElement("button");
+    element.type = "button";
+    element.className = "icon-button";
+    element.textContent = label;
+    element.title = title;
+    element.setAttribute("aria-label", title);
+    element.addEventListener("click", action);
+    return element;
+  }
+
+  function makeRow(task) {
     const item = document.createElement("li");
     item.className = "upload";
     const name = document.createElement("span");
     name.className = "upload-name";
-    name.textContent = path; // textContent: a file name is never parsed as HTML
     const bar = document.createElement("progress");
     bar.max = 100;
     bar.value = 0;
-    bar.setAttribute("aria-label", `Uploading ${path}`);
     const status = document.createElement("span");
     status.className = "upload-status";
-    status.textContent = "Waiting";
-    const dismiss = document.createElement("button");
-    dismiss.type = "button";
-    dismiss.className = "icon-button";
-    dismiss.textContent = "×";
-    dismiss.setAttribute("aria-label", `Dismiss ${path}`);
-    dismiss.addEventListener("click", () => item.remove());
-    item.append(name, bar, status, dismiss);
-    list.prepend(item);
-    return { item, bar, status };
+    const actions = document.createElement("span");
+    actions.className = "upload-row-actions";
+    item.append(name, bar, status, actions);
+    task.row = { item, name, bar, status, actions };
+    relabel(task);
+    document.getElementById("uploads").append(item);
   }
 
-  function sendOne(form, entry, row) {
-    return new Promise((resolve) => {
-      const data = new FormData();
-      data.append("prefix", form.querySelector("input[name=prefix]").value);
-      data.append("paths", entry.path);
-      data.append("files", entry.file, entry.file.name);
-      const request = new XMLHttpRequest();
-      request.open("POST", form.action);
-      request.setRequestHeader("X-CSRFToken", csrfToken());
-      request.setRequestHeader("Accept", "application/json");
-      request.upload.addEventListener("progress", (event) => {
-        if (event.lengthComputable) {
-          row.bar.value = Math.round((event.loaded / event.total) * 100);
-          row.status.textContent = `${humanSize(event.loaded)} of ${humanSize(event.total)}`;
+  function relabel(task) {
+    task.row.name.textContent = task.path; // textContent: a file name is never parsed as HTML
+    task.row.name.title = task.path;
+    task.row.bar.setAttribute("aria-label", `Uploading ${task.path}`);
+  }
+
+  function setState(task, state, error = "") {
+    task.state = state;
+    task.error = error;
+    if (state === "done" && task.batch) task.batch.changed = true;
+    const { item, actions, status } = task.row;
+    item.classList.remove("running", "done", "failed", "skipped", "cancelled");
+    if (state !== "waiting" && state !== "checking") item.classList.add(state);
+    if (state === "failed") status.setAttribute("role", "alert");
+    else status.removeAttribute("role");
+    actions.replaceChildren();
+    if (ACTIVE.has(state)) {
+      actions.append(button("Cancel", `Cancel ${task.path}`, () => cancel(task)));
+    } else {
+      if (state === "failed" || state === "cancelled") {
+        actions.append(button("Retry", `Retry ${task.path}`, () => retry(task)));
+      }
+      actions.append(button("×", `Dismiss ${task.path}`, () => dismiss(task)));
+    }
+    renderRow(task);
+  }
+
+  function dismiss(task) {
+    const index = tasks.indexOf(task);
+    if (index >= 0) tasks.splice(index, 1);
+    task.row.item.remove();
+    settle();
+  }
+
+  function renderRow(task) {
+    const { bar, status } = task.row;
+    const percent = task.size ? Math.floor((task.loaded / task.size) * 100) : 0;
+    switch (task.state) {
+      case "checking":
+        status.textContent = "Checking the name…";
+        break;
+      case "waiting":
+        status.textContent = "Waiting";
+        break;
+      case "running": {
+        bar.value = percent;
+        const parts = [`${percent}%`];
+        if (task.resumedAt) parts.push(`resumed at ${humanSize(task.resumedAt)}`);
+        if (task.speed > 0) {
+          parts.push(`${humanSize(Math.round(task.speed))}/s`);
+          parts.push(`${duration((task.size - task.loaded) / task.speed)} left`);
         }
-      });
-      const fail = (message) => {
-        row.item.classList.add("failed");
-        row.bar.value = 0;
-        row.status.textContent = message;
-        row.status.setAttribute("role", "alert");
-        resolve(false);
-      };
-      request.addEventListener("load", () => {
-        let body = null;
-        try {
-          body = JSON.parse(request.responseText);
-        } catch (error) {
-          body = null;
-        }
-        const result = body && body.results ? body.results[0] : null;
-        if (request.status === 200 && result && !result.error) {
-          row.bar.value = 100;
-          row.item.classList.add("done");
-          row.status.textContent = "Uploaded";
-          resolve(true);
-        } else if (result && result.error) {
-          fail(result.error);
-        } else if (body && body.error) {
-          fail(body.error);
-        } else if (request.status === 413) {
-          fail("This file is larger than the server accepts.");
-        } else {
-          fail(`Upload failed (HTTP ${request.status}).`);
-        }
-      });
-      request.addEventListener("error", () => fail("Upload failed: the connection was lost."));
-      row.status.textContent = "Uploading";
-      request.send(data);
+        if (task.note) parts.push(task.note);
+        status.textContent = parts.join(" · ");
+        break;
+      }
+      case "done":
+        bar.value = 100;
+        status.textContent = "Uploaded";
+        break;
+      case "skipped":
+        status.textContent = "Skipped (the file exists)";
+        break;
+      case "cancelled":
+        bar.value = 0;
+        status.textContent = "Cancelled";
+        break;
+      case "failed":
+        bar.value = 0;
+        status.textContent = task.error;
+        break;
+    }
+  }
+
+  // Every half second while busy: speeds (smoothed) and the rows and summary that show them.
+  function tick() {
+    const now = performance.now();
+    for (const task of tasks) {
+      if (task.state !== "running") continue;
+      const last = task.sample || { at: task.started, loaded: task.resumedAt || 0 };
+      const seconds = (now - last.at) / 1000;
+      if (seconds > 0) {
+        const current = Math.max(0, task.loaded - last.loaded) / seconds;
+        task.speed = task.speed ? task.speed * 0.7 + current * 0.3 : current;
+      }
+      task.sample = { at: now, loaded: task.loaded };
+      renderRow(task);
+    }
+    render();
+  }
+
+  function counts() {
+    const count = { done: 0, failed: 0, skipped: 0, cancelled: 0, active: 0, total: 0 };
+    let left = 0;
+    let speed = 0;
+    for (const task of tasks) {
+      if (ACTIVE.has(task.state)) count.active += 1;
+      else count[task.state] += 1;
+      if (task.state !== "skipped" && task.state !== "cancelled") count.total += 1;
+      if (ACTIVE.has(task.state)) left += task.size - (task.loaded || 0);
+      if (task.state === "running") speed += task.speed || 0;
+    }
+    return { count, left, speed };
+  }
+
+  function render() {
+    if (!tray) return;
+    const { count, left, speed } = counts();
+    const summary = tray.querySelector("#upload-summary");
+    if (tasks.length === 0) {
+      tray.hidden = true;
+      return;
+    }
+    tray.hidden = false;
+    if (count.active) {
+      const parts = [`${count.done} of ${count.total}`];
+      if (count.failed) parts.push(`${count.failed} failed`);
+      parts.push(`${humanSize(left)} left`);
+      if (speed > 0) parts.push(duration(left / speed));
+      summary.textContent = parts.join(" · ");
+    } else {
+      const parts = [`${count.done} uploaded`];
+      if (count.skipped) parts.push(`${count.skipped} skipped`);
+      if (count.cancelled) parts.push(`${count.cancelled} cancelled`);
+      if (count.failed) parts.push(`${count.failed} failed`);
+      summary.textContent = parts.join(", ");
+    }
+    let total = 0;
+    let sent = 0;
+    for (const task of tasks) {
+      if (task.state === "skipped" || task.state === "cancelled") continue;
+      total += task.size;
+      sent += task.state === "done" ? task.size : task.loaded || 0;
+    }
+    tray.querySelector(".tray-progress").value = total ? Math.floor((sent / total) * 100) : 100;
+    tray.querySelector("[data-tray=retry-all]").hidden = !(count.failed + count.cancelled);
+    tray.querySelector("[data-tray=clear]").hidden = !(count.done + count.skipped);
+    tray.querySelector("[data-tray=cancel-all]").hidden = !count.active;
+    tray.querySelector(".tray-close").hidden = Boolean(count.active);
+  }
+
+  function showSignIn() {
+    const box = tray.querySelector(".tray-signin");
+    box.querySelector("a").href = loginUrl();
+    box.hidden = false;
+  }
+
+  function clearFinished() {
+    for (const task of tasks.filter((candidate) => ["done", "skipped"].includes(candidate.state))) {
+      dismiss(task);
+    }
+  }
+
+  function setUpTray() {
+    tray.querySelector("[data-tray=clear]").addEventListener("click", clearFinished);
+    tray.querySelector("[data-tray=cancel-all]").addEventListener("click", () => {
+      for (const task of tasks.slice()) cancel(task);
+    });
+    tray.querySelector("[data-tray=retry-all]").addEventListener("click", () => {
+      for (const task of tasks.slice()) retry(task);
+    });
+    tray.querySelector(".tray-close").addEventListener("click", () => {
+      for (const task of tasks.slice()) if (!ACTIVE.has(task.state)) dismiss(task);
+    });
+    const toggle = tray.querySelector(".tray-toggle");
+    toggle.addEventListener("click", () => {
+      const list = document.getElementById("uploads");
+      list.hidden = !list.hidden;
+      toggle.setAttribute("aria-expanded", String(!list.hidden));
+      const label = list.hidden ? "Show details" : "Hide details";
+      toggle.setAttribute("aria-label", label);
+      toggle.title = label;
     });
   }
 
+  // ---- a batch: names checked, conflicts asked, then queued ----------------------------------
+
+  function startBatchIfIdle() {
+    if (busy() && batchStats) return;
+    // A new batch clears the rows that went well; failed and cancelled ones stay until retried
+    // or dismissed.
+    for (const task of tasks.filter((candidate) => ["done", "skipped"].includes(candidate.state))) {
+      const index = tasks.indexOf(task);
+      tasks.splice(index, 1);
+      task.row.item.remove();
+    }
+    batchStats = { changed: false, decision: null };
+  }
+
+  async function existingNames(names) {
+    const answer = {};
+    for (let start = 0; start < names.length; start += 1000) {
+      const response = await send(null, "POST", tray.dataset.checkUrl, {
+        body: JSON.stringify({ names: names.slice(start, start + 1000) }),
+        headers: { "Content-Type": "application/json" },
+      });
+      if (response.status !== 200) throw failure(response);
+      Object.assign(answer, response.body.existing || {});
+    }
+    return answer;
+  }
+
+  // The in-page question: resolves "replace", "keep" or "skip", and whether it applies to all.
+  function ask(task, freeName, others) {
+    const run = () =>
+      new Promise((resolve) => {
+        const dialog = document.getElementById("upload-conflict");
+        dialog.querySelector(".conflict-name").textContent = task.path;
+        dialog.querySelector(".conflict-free").textContent = freeName.slice(task.prefix.length);
+        dialog.querySelector(".conflict-count").textContent = String(others);
+        const all = dialog.querySelector("input[name=all]");
+        all.checked = false;
+        dialog.querySelector(".conflict-all").hidden = others === 0;
+        dialog.returnValue = "";
+        dialog.addEventListener(
+          "close",
+          () => resolve({ choice: dialog.returnValue || "skip", all: all.checked }),
+          { once: true },
+        );
+        dialog.showModal();
+        dialog.querySelector("button[value=replace]").focus();
+      });
+    const answer = dialogQueue.then(run);
+    dialogQueue = answer.catch(() => {});
+    return answer;
+  }
+
+  function decide(task, choice, freeName) {
+    if (choice === "replace") {
+      task.condition = null; // the user said so: no precondition
+      setState(task, "waiting");
+    } else if (choice === "keep") {
+      task.name = freeName;
+      task.path = freeName.slice(task.prefix.length);
+      task.condition = "0";
+      relabel(task);
+      setState(task, "waiting");
+    } else {
+      setState(task, "skipped");
+    }
+  }
+
+  async function resolveConflicts(checking, batch) {
+    let existing;
+    try {
+      existing = await existingNames(checking.map((task) => task.name));
+    } catch (error) {
+      for (const task of checking) {
+        if (error.signIn) setState(task, "failed", error.message);
+        else setState(task, "waiting"); // the upload's own precondition still guards the name
+      }
+      if (error.signIn) showSignIn();
+      return;
+    }
+    const conflicted = checking.filter((task) => task.name in existing && task.state === "checking");
+    for (const task of checking) {
+      if (task.state === "checking" && !(task.name in existing)) setState(task, "waiting");
+    }
+    pump(); // the others go while the user answers
+    for (const [index, task] of conflicted.entries()) {
+      if (task.state !== "checking") continue; // cancelled meanwhile
+      let choice = batch && batch.decision;
+      if (!choice) {
+        const answer = await ask(task, existing[task.name], conflicted.length - index - 1);
+        choice = answer.choice;
+        if (answer.all && batch) batch.decision = choice;
+      }
+      if (task.state === "checking") decide(task, choice, existing[task.name]);
+      pump();
+    }
+  }
+
   async function uploadAll(entries) {
-    const form = document.getElementById("upload-form");
-    const list = document.getElementById("uploads");
-    if (!form || !list || entries.length === 0) return;
+    if (!tray || !form || entries.length === 0) return;
+    startBatchIfIdle();
+    const batch = batchStats;
+    const prefix = form.querySelector("input[name=prefix]").value;
     const maxSize = Number(form.dataset.maxSize || 0);
-    // A new batch clears the rows that finished well; failures stay until dismissed.
-    for (const done of list.querySelectorAll(".upload.done")) done.remove();
-    const queue = entries.map((entry) => ({ entry, row: uploadRow(list, entry.path) }));
-    let next = 0;
-    async function worker() {
-      while (next < queue.length) {
-        const { entry, row } = queue[next++];
-        if (maxSize && entry.file.size > maxSize) {
-          row.item.classList.add("failed");
-          row.status.textContent = `Larger than the upload limit of ${humanSize(maxSize)}.`;
-          row.status.setAttribute("role", "alert");
-          continue;
-        }
-        await sendOne(form, entry, row);
+    const checking = [];
+    for (const entry of entries) {
+      const path = entry.path;
+      const task = {
+        id: nextId++,
+        file: entry.file,
+        size: entry.file.size,
+        prefix,
+        path,
+        name: prefix + path.replace(/^\/+/, ""),
+        condition: "0", // only if absent, unless the user chooses to replace
+        loaded: 0,
+        batch,
+        state: "checking",
+      };
+      tasks.push(task);
+      makeRow(task);
+      if (maxSize && task.size > maxSize) {
+        setState(task, "failed", `Larger than the upload limit of ${humanSize(maxSize)}.`);
+      } else {
+        setState(task, "checking");
+        checking.push(task);
       }
     }
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
-    refreshListing();
+    settle();
+    await resolveConflicts(checking, batch);
+    pump();
   }
 
   function refreshListing() {
@@ -115,6 +720,8 @@
       window.htmx.ajax("GET", listing.dataset.listingUrl, { target: "#listing", swap: "outerHTML" });
     }
   }
+
+  // ---- picking and dropping ----------------------------------------------------------------------
 
   function entriesFromInput(input) {
     return Array.from(input.files).map((file) => ({
@@ -167,9 +774,58 @@
     return out;
   }
 
-  function setUpUploads() {
-    const form = document.getElementById("upload-form");
-    if (!form) return;
+  function carriesFiles(event) {
+    return Boolean(event.dataTransfer) && Array.from(event.dataTransfer.types || []).includes("Files");
+  }
+
+  // On every page: a file dropped anywhere never makes the browser open it in place of the app.
+  function guardDrops() {
+    document.addEventListener("dragover", (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = tray ? "copy" : "none";
+    });
+    document.addEventListener("drop", (event) => {
+      if (carriesFiles(event) || (event.dataTransfer && event.dataTransfer.files.length)) {
+        event.preventDefault();
+      }
+    });
+  }
+
+  // On a bucket page: the whole page takes drops, with a hint fixed in the viewport.
+  function setUpDrops() {
+    const overlay = document.getElementById("drop-overlay");
+    const zone = document.getElementById("dropzone");
+    let depth = 0;
+    const show = (on) => {
+      overlay.hidden = !on;
+      if (zone) zone.classList.toggle("dragging", on);
+    };
+    document.addEventListener("dragenter", (event) => {
+      if (!carriesFiles(event)) return;
+      depth += 1;
+      show(true);
+    });
+    document.addEventListener("dragleave", (event) => {
+      if (!carriesFiles(event)) return;
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) show(false);
+    });
+    document.addEventListener("drop", async (event) => {
+      depth = 0;
+      show(false);
+      if (!event.dataTransfer || !(carriesFiles(event) || event.dataTransfer.files.length)) return;
+      event.preventDefault();
+      uploadAll(await entriesFromDrop(event.dataTransfer));
+    });
+  }
+
+  function setUp() {
+    guardDrops();
+    tray = document.getElementById("upload-tray");
+    form = document.getElementById("upload-form");
+    if (!tray || !form) return;
+    setUpTray();
     form.addEventListener("click", (event) => {
       const picker = event.target.closest("[data-pick]");
       if (picker) form.querySelector(picker.dataset.pick).click();
@@ -181,29 +837,11 @@
         uploadAll(entries);
       });
     }
-    const zone = document.getElementById("dropzone");
-    if (!zone) return;
-    let depth = 0;
-    zone.addEventListener("dragenter", (event) => {
-      event.preventDefault();
-      depth += 1;
-      zone.classList.add("dragging");
-    });
-    zone.addEventListener("dragover", (event) => {
-      event.preventDefault();
-      event.dataTransfer.dropEffect = "copy";
-    });
-    zone.addEventListener("dragleave", () => {
-      depth = Math.max(0, depth - 1);
-      if (depth === 0) zone.classList.remove("dragging");
-    });
-    zone.addEventListener("drop", async (event) => {
-      event.preventDefault();
-      depth = 0;
-      zone.classList.remove("dragging");
-      uploadAll(await entriesFromDrop(event.dataTransfer));
-    });
+    setUpDrops();
   }
 
-  document.addEventListener("DOMContentLoaded", setUpUploads);
+  // For the browser tests and the curious: whether uploads are running.
+  window.objstore.uploads = { busy };
+
+  document.addEventListener("DOMContentLoaded", setUp);
 })();

@@ -15,7 +15,7 @@ from objects import services
 from objects.models import ObjectVersion
 
 from ..conftest import put
-from .test_pane import browser_path, file_row, folder_link, listing, names, stored_bytes
+from .test_pane import browser_path, file_row, folder_link, names, stored_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -36,8 +36,14 @@ def csp_violations(alice_page: Page) -> list[str]:
     assert found == []
 
 
-def accept_next_dialog(page: Page, seen: list[str]) -> None:
-    page.once("dialog", lambda dialog: (seen.append(dialog.message), dialog.accept()))
+def confirm_in_page(page: Page, seen: list[str]) -> None:
+    """Answer the page's own confirmation dialog (no native confirm() any more): note what it
+    asks, then press its destructive button."""
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    seen.append(f"{dialog.locator('h2').inner_text()} {dialog.locator('p').inner_text()}")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_be_hidden()
 
 
 # ---- undo after a trashcan delete -----------------------------------------------------------
@@ -50,12 +56,12 @@ def test_undo_a_file_delete(alice_page: Page, bucket, csp_violations):
     page.goto(browser_path(bucket, "docs/"))
     dialogs: list[str] = []
 
-    accept_next_dialog(page, dialogs)
     page.get_by_role("button", name="Delete report.csv", exact=True).click()
+    confirm_in_page(page, dialogs)
     expect(file_row(page, "report.csv")).to_have_count(0)
-    status = listing(page).get_by_role("status")
+    status = page.locator("#toast-status")
     expect(status).to_contain_text("Deleted “docs/report.csv”.")
-    assert dialogs == ["Delete “report.csv”? Deleted files can be restored for 7 days."]
+    assert dialogs == ["Delete “docs/report.csv”? Deleted files can be restored for 7 days."]
 
     status.get_by_role("button", name="Undo").click()
     expect(status).to_contain_text("Restored “docs/report.csv”.")
@@ -73,10 +79,10 @@ def test_undo_a_folder_delete(alice_page: Page, bucket, csp_violations):
     page.goto(browser_path(bucket, "photos/"))
     dialogs: list[str] = []
 
-    accept_next_dialog(page, dialogs)
     page.get_by_role("button", name="Delete 2024/", exact=True).click()
+    confirm_in_page(page, dialogs)
     expect(folder_link(page, "2024/")).to_have_count(0)
-    status = listing(page).get_by_role("status")
+    status = page.locator("#toast-status")
     expect(status).to_contain_text("Deleted folder “photos/2024/” and 2 objects.")
     assert names(bucket) == ["photos/2024-old/z.jpg"]
 
@@ -95,9 +101,9 @@ def test_without_soft_delete_a_delete_is_final_and_offers_no_undo(
     page = alice_page
     page.goto(browser_path(bucket))
     dialogs: list[str] = []
-    accept_next_dialog(page, dialogs)
     page.get_by_role("button", name="Delete a.txt", exact=True).click()
-    status = listing(page).get_by_role("status")
+    confirm_in_page(page, dialogs)
+    status = page.locator("#toast-status")
     expect(status).to_contain_text("Deleted “a.txt”.")
     expect(status.get_by_role("button", name="Undo")).to_have_count(0)
     assert dialogs == ["Delete “a.txt”? This cannot be undone."]
@@ -125,22 +131,26 @@ def test_restore_from_the_deleted_files_view(alice_page: Page, bucket, csp_viola
     expect(rows.first).to_contain_text(f"{hard:%Y-%m-%d %H:%M}")
 
     panel.get_by_role("button", name="Restore a.txt", exact=True).click()
-    expect(panel.get_by_role("status")).to_contain_text("Restored “docs/a.txt”.")
+    expect(page.locator("#toast-status")).to_contain_text("Restored “docs/a.txt”.")
     expect(rows.locator(".object-name")).to_have_text(["b.txt"])
     assert stored_bytes(bucket, "docs/a.txt") == b"docs/a.txt"
 
     # Delete forever asks first, then the bytes are gone.
     dialogs: list[str] = []
-    accept_next_dialog(page, dialogs)
     panel.get_by_role("button", name="Delete b.txt forever").click()
+    confirm_in_page(page, dialogs)
     expect(rows).to_have_count(0)
-    assert dialogs == ["Delete “b.txt” forever? This cannot be undone."]
+    assert len(dialogs) == 1 and re.fullmatch(
+        r"Delete generation \d+ of “docs/b\.txt” forever\? "
+        r"Its bytes are gone for good\. This cannot be undone\.",
+        dialogs[0],
+    )
     assert services.object_versions(bucket=bucket, name="docs/b.txt") == []
 
     # What is left sits in a subfolder: "Restore all in this folder" brings it back too.
     expect(panel.get_by_role("link", name="sub/")).to_be_visible()
     panel.get_by_role("button", name="Restore all in this folder").click()
-    expect(panel.get_by_role("status")).to_contain_text("Restored 1 file in “docs/”.")
+    expect(page.locator("#toast-status")).to_contain_text("Restored 1 file in “docs/”.")
     expect(panel.get_by_text("No deleted files in this folder.")).to_be_visible()
     assert names(bucket) == ["docs/a.txt", "docs/live.txt", "docs/sub/c.txt"]
 
@@ -175,7 +185,7 @@ def test_download_and_restore_an_old_version(alice_page: Page, bucket, tmp_path,
     assert Path(info.value.path()).read_bytes() == old_bytes
 
     panel.get_by_role("button", name=f"Restore generation {first.generation}").click()
-    expect(panel.get_by_role("status")).to_contain_text(
+    expect(page.locator("#toast-status")).to_contain_text(
         f"Restored “data/table.bin” from generation {first.generation}."
     )
     expect(rows).to_have_count(3)

@@ -639,9 +639,14 @@ def test_pane_action_x_user(action, who, alice, charlie, bucket):
     response, url = _pane_call(client, action, bucket.bucket_id, str(token.public_id))
 
     if who == "anonymous":
-        assert response.status_code == 302, (url, response.status_code)
         login = "/admin/login/" if url.startswith("/admin/") else "/accounts/login/"
-        assert response["Location"].startswith(f"{login}?next="), response["Location"]
+        if action.htmx and not url.startswith("/admin/"):
+            # htmx is told to load the sign-in page as the page (not into the listing).
+            assert response.status_code == 200 and response.content == b"", url
+            assert response["HX-Redirect"].startswith(f"{login}?next="), response["HX-Redirect"]
+        else:
+            assert response.status_code == 302, (url, response.status_code)
+            assert response["Location"].startswith(f"{login}?next="), response["Location"]
         assert_unchanged(before)
         return
     if who == "other user" and url.startswith("/admin/"):
@@ -698,6 +703,9 @@ def test_pane_actions_cover_every_named_url():
 
     names = {p.name for p in bucket_urls.urlpatterns + object_urls.urlpatterns}
     names |= {"token_list", "token_new", "token_delete"}
+    # The upload script's JSON endpoints have a matrix of their own (401 JSON, not a redirect,
+    # for nobody signed in): tests/test_pane_uploads.py::test_upload_endpoint_x_caller.
+    names = {name for name in names if not name.startswith("pane_upload_")}
     used = set()
     for action in ACTIONS:
         url = action.url.format(b="B", t="00000000-0000-4000-8000-000000000000").split("?")[0]
