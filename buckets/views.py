@@ -6,7 +6,7 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Max
+from django.db.models import Count, Max, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,7 +29,13 @@ def _render_list(request: HttpRequest, form: BucketCreateForm, status: int = 200
     return render(
         request,
         "buckets/list.html",
-        {"buckets": request.user.buckets.all(), "form": form},
+        {
+            # Each card's object count and size: one aggregate query for all the buckets.
+            "buckets": request.user.buckets.annotate(
+                object_count=Count("contents"), total_size=Sum("contents__size")
+            ),
+            "form": form,
+        },
         status=status,
     )
 

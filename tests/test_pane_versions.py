@@ -148,7 +148,7 @@ def test_versions_lists_every_generation_with_its_state(alice_client, bucket):
     assert f'aria-label="Restore generation {v3.generation}"' not in text
     assert f'aria-label="Restore generation {v2.generation}"' in text
     assert f'aria-label="Delete generation {v2.generation}"' in text  # soft delete keeps it
-    assert f'aria-label="Delete generation {v1.generation} forever"' in text
+    assert f'aria-label="Delete forever: generation {v1.generation}"' in text
     assert f"generation={v1.generation}" in text
     # The breadcrumb leads back to the file's folder.
     assert f'href="{url("object_browser", bucket, prefix="docs/")}"' in text
@@ -305,7 +305,7 @@ def test_delete_of_an_old_version_in_a_bucket_keeping_nothing_is_forever(alice_c
     first = put(bucket, "a.txt", b"1")
     put(bucket, "a.txt", b"2")
     text = alice_client.get(url("object_versions", bucket, name="a.txt")).text
-    assert f'aria-label="Delete generation {first.generation} forever"' in text
+    assert f'aria-label="Delete forever: generation {first.generation}"' in text
     data = {"name": "a.txt", "generation": str(first.generation)}
     assert "forever?" in alice_client.post(url("version_delete", bucket), data).text
     alice_client.post(url("version_delete", bucket), {**data, "confirmed": "yes"})

@@ -248,7 +248,38 @@
     });
   }
 
+  // ---- local times ---------------------------------------------------------------------------
+
+  // The server writes times in UTC ("2026-11-30 18:28 UTC"); say them in the browser's own time
+  // zone, with the zone named ("2026-11-30 19:28 GMT+1"), and keep the UTC time as the title.
+  function localTimes(root) {
+    if (typeof Intl === "undefined" || !Intl.DateTimeFormat) return;
+    let format;
+    try {
+      format = new Intl.DateTimeFormat(undefined, {
+        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+        hourCycle: "h23", timeZoneName: "short",
+      });
+    } catch (error) {
+      return;
+    }
+    for (const element of root.querySelectorAll("time[datetime]:not([data-local])")) {
+      const date = new Date(element.getAttribute("datetime"));
+      if (Number.isNaN(date.getTime())) continue;
+      const parts = {};
+      for (const part of format.formatToParts(date)) parts[part.type] = part.value;
+      if (!parts.timeZoneName) continue;
+      element.title = element.textContent.trim();
+      element.textContent =
+        `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName}`;
+      element.dataset.local = "";
+    }
+  }
+
+  document.addEventListener("htmx:afterSettle", () => localTimes(document));
+
   document.addEventListener("DOMContentLoaded", () => {
+    localTimes(document);
     setUpCopyButtons();
     setUpBusyState();
     setUpDialogs();
