@@ -278,6 +278,13 @@
 
   document.addEventListener("htmx:afterSettle", () => localTimes(document));
 
+  // "Skip to the end of the list" leads to Load more; once the last page is in, it has nowhere
+  // to go, so it goes too.
+  document.addEventListener("htmx:afterSettle", () => {
+    if (document.getElementById("load-more")) return;
+    for (const link of document.querySelectorAll('a.skip-link[href="#load-more"]')) link.remove();
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     localTimes(document);
     setUpCopyButtons();

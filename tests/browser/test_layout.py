@@ -227,6 +227,8 @@ def test_keyboard_reaches_the_first_file_and_load_more_in_a_few_tabs(
     assert page.evaluate("document.activeElement.id") == "load-more"
     page.keyboard.press("Enter")
     expect(page.locator("#listing tr.file-row")).to_have_count(40)
+    # The last page is in: the link to Load more goes with it.
+    expect(page.get_by_role("link", name="Skip to the end of the list")).to_have_count(0)
 
 
 def test_the_bucket_list_counts_with_one_query_for_all_buckets(alice_client, alice, bucket):
