@@ -25,6 +25,7 @@ whatever the bucket's size; rules are capped at ``MAX_RULES`` and each list cond
 past ``_MAX_SQL_TERMS`` terms.
 """
 
+import logging
 import re
 import threading
 import time
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
+from django.db import OperationalError
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -41,6 +43,8 @@ from buckets.models import Bucket
 from . import services, uploads
 from .models import Object, ObjectVersion, UploadSession
 from .names import successor
+
+logger = logging.getLogger(__name__)
 
 DELETE = "Delete"
 SET_STORAGE_CLASS = "SetStorageClass"
@@ -793,11 +797,19 @@ class _Pass:
                 )
             return len(matched), sum(row.size for row, _ in matched)
         seen = [services.Seen(row.pk, row.generation, row.metageneration) for row, _ in matched]
-        if kind == LIVE:
-            gone = services.objects_retire_batch(bucket=bucket, rows=seen)
-        else:
-            gone = services.versions_delete_batch(bucket=bucket, rows=seen)
-        return gone.count, gone.size
+        act = services.objects_retire_batch if kind == LIVE else services.versions_delete_batch
+        for attempt in range(3):
+            try:
+                gone = act(bucket=bucket, rows=seen)
+                return gone.count, gone.size
+            except OperationalError:
+                # A deadlock or a busy database rolled the batch back whole: nothing of it
+                # happened, so it is safe to try again; past that, the next pass will.
+                if attempt == 2:
+                    logger.warning("lifecycle batch in %s skipped", bucket.bucket_id, exc_info=True)
+                    return 0, 0
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
 
 def _keyset(

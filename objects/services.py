@@ -851,8 +851,11 @@ def objects_retire_batch(*, bucket: Bucket, rows: list[Seen]) -> BatchResult:
     seen = {row.pk: (row.generation, row.metageneration) for row in rows}
     with transaction.atomic():
         # By primary key alone: SQLite would otherwise scan the bucket's index for each batch.
+        # A row a writer holds is skipped, not waited for: it is being replaced, so the rule's
+        # verdict on it is stale anyway, and a batch that waited on rows one after another
+        # while holding others could deadlock with writers (seen on PostgreSQL).
         found = (
-            Object.objects.select_for_update()
+            Object.objects.select_for_update(skip_locked=True)
             .filter(pk__in=seen)
             .values_list("pk", "bucket_id", "generation", "metageneration", "blob_key", "size")
         )
@@ -875,7 +878,7 @@ def versions_delete_batch(*, bucket: Bucket, rows: list[Seen]) -> BatchResult:
     seen = {row.pk: row.generation for row in rows}
     with transaction.atomic():
         found = (
-            ObjectVersion.objects.select_for_update()
+            ObjectVersion.objects.select_for_update(skip_locked=True)
             .filter(pk__in=seen)
             .values_list("pk", "bucket_id", "state", "generation", "blob_key", "size")
         )
@@ -898,7 +901,7 @@ def versions_purge_expired(
     now = now or timezone.now()
     with transaction.atomic():
         batch = list(
-            ObjectVersion.objects.select_for_update()
+            ObjectVersion.objects.select_for_update(skip_locked=True)
             .filter(
                 bucket=bucket,
                 state=ObjectVersion.SOFT_DELETED,

@@ -726,3 +726,26 @@ def test_the_command_loops_until_sigterm(bucket):
 def test_the_command_refuses_a_loop_of_zero_seconds(bucket):
     with pytest.raises(CommandError, match="greater than 0"):
         command("--loop", "0")
+
+
+def test_a_batch_that_hits_a_deadlock_is_tried_again(bucket, monkeypatch):
+    """A deadlock (PostgreSQL) or a busy database rolls a batch back whole: the pass tries it
+    again instead of ending, and the rows it deletes are exactly those the rule matched."""
+    from django.db import OperationalError
+
+    configure(bucket, delete({"age": 0, "matchesPrefix": ["tmp/"]}))
+    put(bucket, "tmp/a", b"a")
+    put(bucket, "keep/b", b"b")
+    real = services.objects_retire_batch
+    calls = []
+
+    def deadlocks_once(**kwargs):
+        calls.append(kwargs["rows"])
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "objects_retire_batch", deadlocks_once)
+    result = run_one(bucket)
+    assert len(calls) == 2 and result.live_deleted == 1
+    assert list(Object.objects.values_list("name", flat=True)) == ["keep/b"]
