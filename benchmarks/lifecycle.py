@@ -86,9 +86,13 @@ def _insert(model, rows, chunk: int = 20_000) -> int:
 
 def _row(bucket, name: str, generation: int, key: str, created: str, size: int = 16) -> dict:
     """An ObjectData row for ``_insert``; ``created`` already as the database stores it."""
+    from objects import sortkeys
+
     return {
         "bucket_id": bucket.pk,
         "name": name,
+        "folder_key": sortkeys.folder_key(sortkeys.split(name)[0]),
+        "name_key": sortkeys.name_key(name),
         "size": size,
         "content_type": "text/plain",
         "content_encoding": "",
@@ -283,10 +287,12 @@ def _environment(work: Path) -> dict[str, str]:
     }
 
 
-def _child(env: dict[str, str], function: str, **kwargs: int) -> str:
+def _child(
+    env: dict[str, str], function: str, *, module: str = "benchmarks.lifecycle", **kwargs: int
+) -> str:
     code = (
         "import django; django.setup()\n"
-        f"from benchmarks.lifecycle import {function}\n"
+        f"from {module} import {function}\n"
         f"{function}(**{kwargs!r})\n"
     )
     done = subprocess.run(

@@ -9,6 +9,7 @@ page never loads more rows than it shows plus one small batch.
 import base64
 import binascii
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
@@ -62,6 +63,33 @@ def _without_nul(bound: str) -> str:
 
 
 @dataclass
+class _Scope:
+    """What both listings make of their common arguments: the page size, the glob, and the
+    names in range (from ``start``, inclusive, to ``upper``, exclusive; None: no bound)."""
+
+    max_results: int
+    matches: Callable[[str], bool] | None
+    start: str
+    upper: str | None
+
+    @classmethod
+    def of(
+        cls, prefix: str, start_offset: str, end_offset: str, match_glob: str, max_results: int
+    ) -> "_Scope | None":
+        """None when no name can be in range (a prefix with a NUL, which no name holds).
+        Raises objects.glob.InvalidGlob."""
+        matches = compile_glob(match_glob) if match_glob else None
+        if "\x00" in prefix:
+            return None
+        start_offset, end_offset = _without_nul(start_offset), _without_nul(end_offset)
+        upper = successor(prefix) if prefix else None
+        if end_offset and (upper is None or end_offset < upper):
+            upper = end_offset
+        start = max(prefix, start_offset)
+        return cls(max(1, min(max_results, MAX_RESULTS)), matches, start, upper)
+
+
+@dataclass
 class _Bound:
     name: str
     inclusive: bool
@@ -90,18 +118,10 @@ def objects_list(
     folder (``photos/``) is returned as an item too. Raises InvalidPageToken or
     objects.glob.InvalidGlob on bad input.
     """
-    max_results = max(1, min(max_results, MAX_RESULTS))
-    matches = compile_glob(match_glob) if match_glob else None
-    if "\x00" in prefix:
-        return ListPage()  # no name holds a NUL, so none starts with this prefix
-    start_offset, end_offset = _without_nul(start_offset), _without_nul(end_offset)
-
-    lower = _Bound(prefix, inclusive=True)
-    if start_offset:
-        lower.raise_to(start_offset, inclusive=True)
-    upper = successor(prefix) if prefix else None
-    if end_offset and (upper is None or end_offset < upper):
-        upper = end_offset
+    if (scope := _Scope.of(prefix, start_offset, end_offset, match_glob, max_results)) is None:
+        return ListPage()
+    max_results, matches, upper = scope.max_results, scope.matches, scope.upper
+    lower = _Bound(scope.start, inclusive=True)
     if page_token:
         kind, last = _decode_token(page_token)
         if kind == "o":
@@ -243,6 +263,9 @@ class ListedObject:
     time_deleted: datetime | None = None
     soft_delete_time: datetime | None = None
     hard_delete_time: datetime | None = None
+    # Set by the pane's folder pages (objects.browse), whose cursors need them.
+    name_key: str | None = None
+    pk: int | None = None
 
     @property
     def basename(self) -> str:
@@ -280,15 +303,10 @@ def versions_list(
     ``soft_deleted``, its ``softDeleted=true`` listing (soft-deleted generations only): by name,
     then generation, oldest first, with the same prefix, delimiter, offset and glob semantics
     as objects_list. Plain listings never come here, so they never read these rows."""
-    max_results = max(1, min(max_results, MAX_RESULTS))
-    matches = compile_glob(match_glob) if match_glob else None
-    if "\x00" in prefix:
+    if (scope := _Scope.of(prefix, start_offset, end_offset, match_glob, max_results)) is None:
         return ListPage()
-    start_offset, end_offset = _without_nul(start_offset), _without_nul(end_offset)
-    after = (max(prefix, start_offset), -1)  # the scan's cursor: rows after (name, generation)
-    upper = successor(prefix) if prefix else None
-    if end_offset and (upper is None or end_offset < upper):
-        upper = end_offset
+    max_results, matches, upper = scope.max_results, scope.matches, scope.upper
+    after = (scope.start, -1)  # the scan's cursor: rows after (name, generation)
     if page_token:
         kind, value = _decode_token(page_token, frozenset({"g", "p"}))
         if kind == "p":
