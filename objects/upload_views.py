@@ -133,6 +133,36 @@ def _precondition(value: str | None) -> services.Preconditions:
 
 _CONFLICT = "A file of this name exists already."
 
+# What the services refuse an upload with; every upload endpoint answers these alike.
+_REFUSALS = (
+    services.InvalidObjectName,
+    services.PreconditionFailed,
+    services.ObjectTooLarge,
+    services.InsufficientStorage,
+    services.QuotaExceeded,
+)
+# With the ValueError of a bad ``if_generation_match`` or attribute, for the endpoints that take
+# them (InvalidObjectName is a ValidationError, not a ValueError).
+_START_REFUSALS = (ValueError, *_REFUSALS)
+
+
+def _refusal(exc: Exception, **extra) -> JsonResponse:
+    """The JSON answer to one of ``_START_REFUSALS``; ``extra`` adds keys to it (the object's
+    name, ``restart``). A 412 carries ``conflict``, for the script to ask before replacing."""
+    if isinstance(exc, services.InvalidObjectName):
+        return _error(" ".join(exc.messages), 400, **extra)
+    if isinstance(exc, services.PreconditionFailed):
+        return _error(_CONFLICT, 412, conflict=True, **extra)
+    if isinstance(exc, services.ObjectTooLarge):
+        return _error(_too_large_message(exc.limit), 413, **extra)
+    if isinstance(exc, services.InsufficientStorage):
+        return _error(str(exc), 507, **extra)
+    if isinstance(exc, services.QuotaExceeded):
+        return _error(str(exc), 403, **extra)
+    if isinstance(exc, ValueError):
+        return _error(str(exc), 400, **extra)
+    raise exc
+
 
 @require_POST
 @signed_in_json
@@ -167,18 +197,8 @@ def upload_file(request: HttpRequest, bucket_id: str) -> HttpResponse:
             ),
             preconditions=preconditions,
         )
-    except ValueError as exc:  # InvalidObjectName is a ValidationError, not this
-        return _error(str(exc), 400, name=name)
-    except services.InvalidObjectName as exc:
-        return _error(" ".join(exc.messages), 400, name=name)
-    except services.PreconditionFailed:
-        return _error(_CONFLICT, 412, name=name, conflict=True)
-    except services.ObjectTooLarge as exc:
-        return _error(_too_large_message(exc.limit), 413, name=name)
-    except services.InsufficientStorage as exc:
-        return _error(str(exc), 507, name=name)
-    except services.QuotaExceeded as exc:
-        return _error(str(exc), 403, name=name)
+    except _START_REFUSALS as exc:
+        return _refusal(exc, name=name)
     except services.UploadInterrupted:
         return _error("The upload broke off; nothing was stored.", 400, name=name)
     finally:
@@ -228,18 +248,8 @@ def session_create(request: HttpRequest, bucket_id: str) -> HttpResponse:
             preconditions=preconditions,
             expected_size=size,
         )
-    except ValueError as exc:
-        return _error(str(exc), 400, name=name)
-    except services.InvalidObjectName as exc:
-        return _error(" ".join(exc.messages), 400, name=name)
-    except services.PreconditionFailed:
-        return _error(_CONFLICT, 412, name=name, conflict=True)
-    except services.ObjectTooLarge as exc:
-        return _error(_too_large_message(exc.limit), 413, name=name)
-    except services.InsufficientStorage as exc:
-        return _error(str(exc), 507, name=name)
-    except services.QuotaExceeded as exc:
-        return _error(str(exc), 403, name=name)
+    except _START_REFUSALS as exc:
+        return _refusal(exc, name=name)
     return JsonResponse(_session_state(session), status=201)
 
 
@@ -269,10 +279,8 @@ def _finish(session) -> HttpResponse:
         return _error(str(exc), 400, restart=True)
     except uploads.SessionNotFound:
         return _error("This upload was cancelled.", 404, restart=True)
-    except services.PreconditionFailed:
-        return _error(_CONFLICT, 412, name=session.name, conflict=True, restart=True)
-    except services.QuotaExceeded as exc:
-        return _error(str(exc), 403, restart=True)
+    except (services.PreconditionFailed, services.QuotaExceeded) as exc:
+        return _refusal(exc, name=session.name, restart=True)
     if obj is None:
         return _error("The upload finished, but its file has since changed.", 409)
     return JsonResponse({**_session_state(session), "done": True, "generation": obj.generation})
@@ -312,12 +320,8 @@ def session_chunk(request: HttpRequest, bucket_id: str, upload_id: str) -> HttpR
         return _error("This upload was cancelled.", 404, restart=True)
     except (uploads.SizeMismatch, services.UploadInterrupted) as exc:
         return _error(f"The chunk did not arrive whole. {exc}", 400, received=session.received)
-    except services.ObjectTooLarge as exc:
-        return _error(_too_large_message(exc.limit), 413)
-    except services.InsufficientStorage as exc:
-        return _error(str(exc), 507)
-    except services.QuotaExceeded as exc:
-        return _error(str(exc), 403)
+    except _REFUSALS as exc:
+        return _refusal(exc)
     if session.completed_generation is not None or session.received == session.expected_size:
         return _finish(session)
     return JsonResponse(_session_state(session))

@@ -327,6 +327,44 @@ def test_the_quota_applies_to_chunked_uploads(alice_client, bucket, settings):
     assert response.status_code == 403 and "quota" in response.json()["error"]
 
 
+def test_a_chunk_the_server_cannot_keep_answers_json(alice_client, bucket, monkeypatch):
+    from objects import uploads
+
+    upload_id = start(alice_client, bucket, "f.bin", 10).json()["upload_id"]
+
+    def refuse(exc):
+        def append(**kwargs):
+            raise exc
+
+        return append
+
+    monkeypatch.setattr(uploads, "session_append", refuse(services.InsufficientStorage()))
+    full = chunk(alice_client, bucket, upload_id, 0, b"0123456789")
+    assert full.status_code == 507 and full.json() == {"error": services.DISK_FULL}
+    monkeypatch.setattr(uploads, "session_append", refuse(services.ObjectTooLarge(5)))
+    too_big = chunk(alice_client, bucket, upload_id, 0, b"0123456789")
+    assert too_big.status_code == 413 and "upload limit" in too_big.json()["error"]
+    monkeypatch.setattr(uploads, "session_append", refuse(quotas.QuotaExceeded("Over quota.")))
+    over = chunk(alice_client, bucket, upload_id, 0, b"0123456789")
+    assert over.status_code == 403 and over.json() == {"error": "Over quota."}
+    assert UploadSession.objects.get().received == 0
+
+
+def test_a_quota_reached_before_the_finish_asks_to_start_over(alice_client, bucket, monkeypatch):
+    from objects import uploads
+
+    upload_id = start(alice_client, bucket, "f.bin", 3).json()["upload_id"]
+
+    def over_quota(**kwargs):
+        raise quotas.QuotaExceeded("Over quota.")
+
+    monkeypatch.setattr(uploads, "session_finish", over_quota)
+    response = chunk(alice_client, bucket, upload_id, 0, b"abc")
+    assert response.status_code == 403
+    assert response.json() == {"error": "Over quota.", "name": "f.bin", "restart": True}
+    assert not Object.objects.exists()
+
+
 @pytest.mark.skipif(TEST_STORAGE != "file", reason="memory bound measured on local disk")
 def test_a_large_chunk_streams_into_the_session(alice_client, bucket):
     size, limit = 48 * MiB, SERVICE_PEAK_LIMIT[TEST_STORAGE]

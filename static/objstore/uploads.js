@@ -2,13 +2,19 @@
 // the corner that follows every file (percent, speed, time left), cancels for real, retries and
 // asks before replacing a file. Files above the tray's chunk threshold go in chunks through a
 // resumable session that survives a dropped connection and, after a reload, resumes from the
-// server's offset when the same file is picked again. The no-JavaScript fallback is the form.
+// server's offset when the same file is picked again. The tray's rows (never the files) are kept in
+// sessionStorage per bucket, so a reload or a visit elsewhere in the same tab brings them back;
+// uploads the page was running come back "Interrupted", with a Resume that asks for the file
+// again (a browser cannot reopen a file by itself). The no-JavaScript fallback is the form.
 (function () {
   "use strict";
 
   const CONCURRENCY = 3;
   const CHUNK_ATTEMPTS = 7; // backoff 0.5, 1, 2, 4, 8, 16, 16 s: about 48 s of retrying
   const RESUME_PREFIX = "objstore-upload:";
+  const TRAY_PREFIX = "objstore-tray:";
+  // What a row can be after a reload; a row the page was still sending is "interrupted".
+  const KEPT = new Set(["done", "failed", "cancelled", "skipped", "interrupted"]);
   const { csrfToken, humanSize } = window.objstore;
 
   const ACTIVE = new Set(["checking", "waiting", "running"]);
@@ -20,6 +26,10 @@
   let dialogQueue = Promise.resolve();
   let batchStats = null; // bytes and time since the current batch started, for the summary
   let ticker = null;
+  let saveTimer = null;
+  let leaving = false; // the page is going: what its aborted requests do is not kept
+  let resumeInput = null; // the file picker behind every row's Resume
+  let resumeFor = null;
 
   class UploadError extends Error {
     constructor(message, extra = {}) {
@@ -137,8 +147,7 @@
   }
 
   function resumeKey(task) {
-    const { size, lastModified } = task.file;
-    return `${RESUME_PREFIX}${tray.dataset.bucket}:${task.name}:${size}:${lastModified}`;
+    return `${RESUME_PREFIX}${tray.dataset.bucket}:${task.name}:${task.size}:${task.lastModified}`;
   }
 
   function sessionUrl(uploadId, action = "") {
@@ -166,11 +175,12 @@
     task.uploadId = null;
   }
 
-  // A session of this file that a previous page started (same name, size and lastModified).
+  // A session of this file that a previous page started (same name, size and lastModified):
+  // the row's own (kept with the tray), else one remembered for the file.
   async function savedSession(task) {
-    let uploadId = null;
+    let uploadId = task.uploadId || null;
     try {
-      uploadId = localStorage.getItem(resumeKey(task));
+      uploadId = uploadId || localStorage.getItem(resumeKey(task));
     } catch (error) {
       return null;
     }
@@ -211,6 +221,7 @@
     if (state) task.resumedAt = state.received;
     else state = await startSession(task);
     task.uploadId = state.upload_id;
+    save(); // a reload from now on resumes this session
     stopIfCancelled(task);
     let offset = state.received;
     let failures = 0;
@@ -288,7 +299,9 @@
     task.note = "";
     task.started = performance.now();
     try {
-      if (task.size > Number(tray.dataset.chunkThreshold || 8388608)) await sendChunked(task);
+      // A row with a session (one brought back by a reload) continues it, whatever the size.
+      const chunked = task.uploadId || task.size > Number(tray.dataset.chunkThreshold || 8388608);
+      if (chunked) await sendChunked(task);
       else await sendSmall(task);
       stopIfCancelled(task);
       setState(task, "done");
@@ -336,6 +349,7 @@
   // Called after every change of state: the summary, beforeunload, the final refresh.
   function settle() {
     render();
+    save();
     if (busy()) {
       window.addEventListener("beforeunload", warnBeforeUnload);
       if (!ticker) ticker = setInterval(tick, 500);
@@ -359,7 +373,7 @@
   }
 
   function cancel(task) {
-    if (!ACTIVE.has(task.state)) return;
+    if (!ACTIVE.has(task.state) && task.state !== "interrupted") return;
     setState(task, "cancelled");
     if (task.xhr) task.xhr.abort();
     if (task.wake) task.wake();
@@ -369,6 +383,7 @@
 
   function retry(task) {
     if (task.state !== "failed" && task.state !== "cancelled") return;
+    if (!task.file) return; // brought back by a reload: its Retry asks for the file first
     startBatchIfIdle();
     task.batch = batchStats;
     task.error = "";
@@ -416,24 +431,33 @@
   function setState(task, state, error = "") {
     task.state = state;
     task.error = error;
+    task.mismatch = "";
     if (state === "done" && task.batch) task.batch.changed = true;
     const { item, actions, status } = task.row;
-    item.classList.remove("running", "done", "failed", "skipped", "cancelled");
+    item.classList.remove("running", "done", "failed", "skipped", "cancelled", "interrupted");
     if (state !== "waiting" && state !== "checking") item.classList.add(state);
-    if (state === "failed") status.setAttribute("role", "alert");
+    // Announced when it happens, not again for each row a reload brings back.
+    if (state === "failed" && task.file) status.setAttribute("role", "alert");
     else status.removeAttribute("role");
     actions.replaceChildren();
     if (ACTIVE.has(state)) {
       actions.append(button("Cancel", `Cancel ${task.path}`, () => cancel(task)));
+    } else if (state === "interrupted") {
+      actions.append(button("Resume", `Resume ${task.path}`, () => pickAgain(task)));
+      actions.append(button("Cancel", `Cancel ${task.path}`, () => cancel(task)));
     } else {
       if (state === "failed" || state === "cancelled") {
-        actions.append(button("Retry", `Retry ${task.path}`, () => retry(task)));
+        const again = () => (task.file ? retry(task) : pickAgain(task));
+        actions.append(button("Retry", `Retry ${task.path}`, again));
       }
       actions.append(button("×", `Dismiss ${task.path}`, () => dismiss(task)));
     }
     renderRow(task);
+    save();
   }
 
+  // Out of the tray (and its stored rows). A chunked upload's session stays until it expires, so
+  // that picking the same file again still resumes it; Cancel is what ends it.
   function dismiss(task) {
     const index = tasks.indexOf(task);
     if (index >= 0) tasks.splice(index, 1);
@@ -472,12 +496,19 @@
         break;
       case "cancelled":
         bar.value = 0;
-        status.textContent = "Cancelled";
+        status.textContent = task.mismatch || "Cancelled";
         break;
       case "failed":
         bar.value = 0;
-        status.textContent = task.error;
+        status.textContent = task.mismatch || task.error;
         break;
+      case "interrupted": {
+        bar.value = percent;
+        const where = task.loaded ? ` at ${percent}% (${humanSize(task.loaded)} on the server)` : "";
+        status.textContent =
+          task.mismatch || `Interrupted${where}: pick the file again to resume`;
+        break;
+      }
     }
   }
 
@@ -499,12 +530,16 @@
   }
 
   function counts() {
-    const count = { done: 0, failed: 0, skipped: 0, cancelled: 0, active: 0, total: 0 };
+    const count = {
+      ...{ done: 0, failed: 0, skipped: 0, cancelled: 0, interrupted: 0 },
+      ...{ active: 0, total: 0, retryable: 0 },
+    };
     let left = 0;
     let speed = 0;
     for (const task of tasks) {
       if (ACTIVE.has(task.state)) count.active += 1;
       else count[task.state] += 1;
+      if ((task.state === "failed" || task.state === "cancelled") && task.file) count.retryable += 1;
       if (task.state !== "skipped" && task.state !== "cancelled") count.total += 1;
       if (ACTIVE.has(task.state)) left += task.size - (task.loaded || 0);
       if (task.state === "running") speed += task.speed || 0;
@@ -524,6 +559,7 @@
     if (count.active) {
       const parts = [`${count.done} of ${count.total}`];
       if (count.failed) parts.push(`${count.failed} failed`);
+      if (count.interrupted) parts.push(`${count.interrupted} interrupted`);
       parts.push(`${humanSize(left)} left`);
       if (speed > 0) parts.push(duration(left / speed));
       summary.textContent = parts.join(" · ");
@@ -532,6 +568,7 @@
       if (count.skipped) parts.push(`${count.skipped} skipped`);
       if (count.cancelled) parts.push(`${count.cancelled} cancelled`);
       if (count.failed) parts.push(`${count.failed} failed`);
+      if (count.interrupted) parts.push(`${count.interrupted} interrupted`);
       summary.textContent = parts.join(", ");
     }
     let total = 0;
@@ -542,7 +579,7 @@
       sent += task.state === "done" ? task.size : task.loaded || 0;
     }
     tray.querySelector(".tray-progress").value = total ? Math.floor((sent / total) * 100) : 100;
-    tray.querySelector("[data-tray=retry-all]").hidden = !(count.failed + count.cancelled);
+    tray.querySelector("[data-tray=retry-all]").hidden = !count.retryable;
     tray.querySelector("[data-tray=clear]").hidden = !(count.done + count.skipped);
     tray.querySelector("[data-tray=cancel-all]").hidden = !count.active;
     tray.querySelector(".tray-close").hidden = Boolean(count.active);
@@ -560,7 +597,162 @@
     }
   }
 
+  // ---- the tray kept across reloads (sessionStorage: this tab only, rows only, never files) ----
+
+  function trayKey() {
+    return `${TRAY_PREFIX}${tray.dataset.bucket}`;
+  }
+
+  function storedRow(task) {
+    const { name, prefix, path, requested, fileName, size, lastModified, condition } = task;
+    return {
+      ...{ name, prefix, path, requested, fileName, size, lastModified, condition },
+      state: KEPT.has(task.state) ? task.state : "interrupted", // the page stops sending it
+      error: task.error || "",
+      uploadId: task.uploadId || null,
+    };
+  }
+
+  // Soon, once for a burst of changes (a 250-file batch changes state a thousand times).
+  function save() {
+    if (leaving || !tray || saveTimer) return;
+    saveTimer = setTimeout(saveNow, 200);
+  }
+
+  function saveNow() {
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    if (leaving || !tray) return;
+    try {
+      if (tasks.length) sessionStorage.setItem(trayKey(), JSON.stringify(tasks.map(storedRow)));
+      else sessionStorage.removeItem(trayKey());
+    } catch (error) {
+      // Storage full or disabled: the tray works, only a reload forgets it.
+    }
+  }
+
+  function restoreTray() {
+    let rows = null;
+    try {
+      rows = JSON.parse(sessionStorage.getItem(trayKey()) || "[]");
+    } catch (error) {
+      return;
+    }
+    if (!Array.isArray(rows)) return;
+    for (const row of rows) {
+      if (!row || typeof row.name !== "string" || !Number.isSafeInteger(row.size)) continue;
+      const text = (value, fallback) => (typeof value === "string" ? value : fallback);
+      const task = {
+        id: nextId++,
+        file: null, // until the user picks it again
+        size: row.size,
+        lastModified: Number.isSafeInteger(row.lastModified) ? row.lastModified : 0,
+        prefix: text(row.prefix, ""),
+        path: text(row.path, row.name),
+        name: row.name,
+        requested: text(row.requested, row.name),
+        fileName: text(row.fileName, row.name.split("/").pop()),
+        condition: row.condition === null ? null : text(row.condition, "0"),
+        uploadId: text(row.uploadId, null),
+        loaded: 0,
+        batch: null,
+        state: "interrupted",
+      };
+      tasks.push(task);
+      makeRow(task);
+      setState(task, KEPT.has(row.state) ? row.state : "interrupted", text(row.error, ""));
+      if (task.state === "interrupted" && task.uploadId) checkSession(task);
+    }
+    settle();
+  }
+
+  // How far an interrupted chunked upload got: shown in its row, and whether the server
+  // finished it after all (its last chunk arrived as the page went).
+  async function checkSession(task) {
+    let response = null;
+    try {
+      response = await send(null, "GET", sessionUrl(task.uploadId));
+    } catch (error) {
+      return; // offline or signed out: Resume asks again
+    }
+    if (task.state !== "interrupted") return;
+    const state = response.body;
+    if (response.status === 200 && state.name === task.name && state.size === task.size) {
+      if (state.done) {
+        forgetSession(task);
+        task.uploadId = null;
+        setState(task, "done");
+        refreshListing();
+      } else {
+        task.loaded = state.received;
+        renderRow(task);
+      }
+    } else if (response.status !== 200 && !state.restart) {
+      return; // the server faltered: Resume asks again
+    } else {
+      forgetSession(task); // expired, unknown or changed: Resume starts over
+      task.uploadId = null;
+      task.loaded = 0;
+      renderRow(task);
+    }
+    settle();
+  }
+
+  function sameFile(task, file) {
+    return (
+      file.name === task.fileName && file.size === task.size && file.lastModified === task.lastModified
+    );
+  }
+
+  function pickAgain(task) {
+    resumeFor = task;
+    resumeInput.click();
+  }
+
+  // A row brought back by a reload goes again with the file the user picked for it.
+  function adopt(task, file, batch) {
+    task.file = file;
+    task.batch = batch;
+    setState(task, "waiting");
+  }
+
+  function setUpResume() {
+    resumeInput = document.createElement("input");
+    resumeInput.type = "file";
+    resumeInput.hidden = true;
+    resumeInput.tabIndex = -1;
+    tray.append(resumeInput);
+    resumeInput.addEventListener("change", () => {
+      const file = resumeInput.files[0];
+      const task = resumeFor;
+      resumeInput.value = "";
+      resumeFor = null;
+      if (!file || !task || task.file || !tasks.includes(task)) return;
+      if (!sameFile(task, file)) {
+        // Never send another file in its place: its name, size or date differ.
+        task.mismatch =
+          `“${file.name}” is not the file this row was uploading: pick ${task.fileName} ` +
+          `(${humanSize(task.size)}) again.`;
+        renderRow(task);
+        return;
+      }
+      startBatchIfIdle();
+      adopt(task, file, batchStats);
+      pump();
+    });
+    window.addEventListener("pagehide", () => {
+      saveNow();
+      leaving = true;
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (!event.persisted) return;
+      leaving = false; // back from the back-forward cache, as it was
+      save();
+    });
+  }
+
   function setUpTray() {
+    setUpResume();
     tray.querySelector("[data-tray=clear]").addEventListener("click", clearFinished);
     tray.querySelector("[data-tray=cancel-all]").addEventListener("click", () => {
       for (const task of tasks.slice()) cancel(task);
@@ -688,13 +880,30 @@
     const checking = [];
     for (const entry of entries) {
       const path = entry.path;
+      const name = prefix + path.replace(/^\/+/, "");
+      // The same file picked again for a row a reload brought back: that row goes on (its name
+      // was decided already, and a chunked upload continues from the server's offset).
+      const orphan = tasks.find(
+        (task) =>
+          !task.file &&
+          ["interrupted", "failed", "cancelled"].includes(task.state) &&
+          task.requested === name &&
+          sameFile(task, entry.file),
+      );
+      if (orphan) {
+        adopt(orphan, entry.file, batch);
+        continue;
+      }
       const task = {
         id: nextId++,
         file: entry.file,
         size: entry.file.size,
+        lastModified: entry.file.lastModified,
+        fileName: entry.file.name,
         prefix,
         path,
-        name: prefix + path.replace(/^\/+/, ""),
+        name,
+        requested: name,
         condition: "0", // only if absent, unless the user chooses to replace
         loaded: 0,
         batch,
@@ -826,6 +1035,7 @@
     form = document.getElementById("upload-form");
     if (!tray || !form) return;
     setUpTray();
+    restoreTray();
     form.addEventListener("click", (event) => {
       const picker = event.target.closest("[data-pick]");
       if (picker) form.querySelector(picker.dataset.pick).click();

@@ -73,6 +73,20 @@ def offset_of(url: str) -> int:
     return int(parse_qs(urlsplit(url).query)["offset"][0])
 
 
+def hold_chunks_after_the_first(page: Page) -> "Held":
+    """Let a chunked upload's first chunk through and hold the ones after it (a slow upload)."""
+    held = Held()
+
+    def hold(route: Route) -> None:
+        if offset_of(route.request.url) == 0:
+            route.continue_()
+        else:
+            held(route)
+
+    page.route(CHUNK_URL, hold)
+    return held
+
+
 class Held:
     """Routes whose requests are held (never answered) until released."""
 
@@ -170,15 +184,7 @@ def test_cancel_a_chunked_upload_ends_its_session_on_the_server(alice_page: Page
     page = alice_page
     page.goto(browser_path(bucket))
     set_chunking(page, threshold=1024, size=512 * 1024)
-    held = Held()
-
-    def hold_after_first(route: Route) -> None:
-        if offset_of(route.request.url) == 0:
-            route.continue_()
-        else:
-            held(route)
-
-    page.route(CHUNK_URL, hold_after_first)
+    held = hold_chunks_after_the_first(page)
     pick_files(page, [tmp_path / "big.bin"])
     wait_for(page, lambda: len(held.routes) == 1)
     session = UploadSession.objects.get(bucket=bucket)
