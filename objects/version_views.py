@@ -2,8 +2,11 @@
 *Versions* page) and the soft-deleted files under a folder (*Deleted files*), with restore and
 delete-for-good on each.
 
-As in ``views``, every change is a POST on a real form: htmx gets the page's panel back, a
-plain form a redirect. Whatever destroys data for good asks first (htmx's ``hx-confirm``, or a
+As in ``views``, every change is a POST on a real form, and a plain form gets a redirect. For
+htmx, a change to one row answers with that row as it is now, or with nothing when it goes, so
+the rest of the list stays as it is, scrolled where it is; the message comes as a toast. A
+change to many rows ("Restore all", a restore that makes a new live version) answers with the
+page's panel. Whatever destroys data for good asks first (in the page's dialog, or on a
 confirmation page without JavaScript).
 """
 
@@ -14,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
@@ -21,6 +25,7 @@ from buckets.models import Bucket
 from . import services
 from .listing import InvalidPageToken
 from .models import Object, ObjectVersion
+from .templatetags.pane import row_id
 from .views import (
     FolderRow,
     _breadcrumbs,
@@ -34,6 +39,7 @@ from .views import (
     parse_generation,
     render_confirm,
     render_with_toasts,
+    toast_only,
     versions_url,
 )
 
@@ -42,6 +48,16 @@ MAX_VERSIONS_SHOWN = 200
 
 # The errors a restore can meet besides the version having gone meanwhile.
 _RESTORE_REFUSED = (services.QuotaExceeded, services.InsufficientStorage)
+
+
+def version_row_id(generation: int | None) -> str:
+    """The id of a generation's row on its versions page (objects/_version_row.html)."""
+    return f"generation-{generation}"
+
+
+def deleted_row_id(name: str, generation: int | None) -> str:
+    """The id of a deleted generation's row on the deleted files (objects/_deleted_row.html)."""
+    return f"{row_id(name)}-{generation}"
 
 
 def _folder_of(name: str) -> str:
@@ -99,20 +115,57 @@ def object_versions(request: HttpRequest, bucket_id: str) -> HttpResponse:
     return render(request, "objects/versions.html", context)
 
 
-def _back(request: HttpRequest, bucket: Bucket, name: str, status: int = 200) -> HttpResponse:
-    """After a change on the versions page or the deleted-files page, back to that page."""
+def _panel(request: HttpRequest, template: str, context: dict, status: int) -> HttpResponse:
+    """An htmx answer with a page's whole panel (``template``, a partial whose id is its name),
+    in place of whatever the request targeted (one row, say)."""
+    response = render_with_toasts(request, template, context, status)
+    panel = template.rpartition("#")[2]
+    if request.htmx.target == panel:
+        return response
+    return reswap(retarget(response, f"#{panel}"), "outerHTML")
+
+
+def _versions_panel(
+    request: HttpRequest, bucket: Bucket, name: str, status: int = 200
+) -> HttpResponse:
+    """After a change to the versions page: the fresh panel for htmx, a redirect otherwise."""
+    if not request.htmx:
+        return redirect(versions_url(bucket, name))
+    context = _versions_context(bucket, name)
+    return _panel(request, "objects/versions.html#versions", context, status)
+
+
+def _version_row_done(
+    request: HttpRequest, bucket: Bucket, name: str, generation: int | None, status: int = 200
+) -> HttpResponse:
+    """After a change to one generation: back where it was asked from. On its versions page,
+    for htmx, its row as it is now (nothing once it is gone; the whole panel once nothing of the
+    name is left, to say so); on the deleted files, see ``_deleted_row_done``."""
     if request.POST.get("back") == "deleted":
         prefix = _folder_prefix(request.POST.get("prefix", ""))
-        return _back_to_deleted(request, bucket, prefix, status=status)
-    if request.htmx:
-        context = _versions_context(bucket, name)
-        return render_with_toasts(request, "objects/versions.html#versions", context, status)
-    return redirect(versions_url(bucket, name))
+        return _deleted_row_done(request, bucket, prefix, status=status)
+    if not request.htmx:
+        return redirect(versions_url(bucket, name))
+    context = _versions_context(bucket, name)
+    if not context["versions"]:
+        return _versions_panel(request, bucket, name, status=status)
+    version = next((v for v in context["versions"] if v.generation == generation), None)
+    # A row that goes leaves one fewer on the page than it showed (at most MAX_VERSIONS_SHOWN).
+    went = 1 if version is None else 0
+    shown = min(context["total"] + went, MAX_VERSIONS_SHOWN) - went
+    context.update({"version": version, "shown": shown})
+    return render_with_toasts(request, "objects/_version_answer.html", context, status)
 
 
-def _gone(request: HttpRequest, bucket: Bucket, name: str) -> HttpResponse:
+def _gone(
+    request: HttpRequest, bucket: Bucket, name: str, generation: int | None, *, row: bool
+) -> HttpResponse:
+    """The generation asked for is not kept (any more): its row goes all the same (``row``),
+    or the versions page's panel comes fresh."""
     messages.error(request, f"That version of “{name}” no longer exists.")
-    return _back(request, bucket, name, status=404)
+    if row:
+        return _version_row_done(request, bucket, name, generation, status=404)
+    return _versions_panel(request, bucket, name, status=404)
 
 
 @require_POST
@@ -126,7 +179,7 @@ def version_restore(request: HttpRequest, bucket_id: str) -> HttpResponse:
     generation = parse_generation(request.POST.get("generation", ""))
     found, has_live = _find_generation(bucket, name, generation)
     if found is None or found.state == "live":
-        return _gone(request, bucket, name)
+        return _gone(request, bucket, name, generation, row=False)
     if has_live and not keeps_deleted(bucket) and not _confirmed(request):
         return render_confirm(
             request,
@@ -152,12 +205,12 @@ def version_restore(request: HttpRequest, bucket_id: str) -> HttpResponse:
         else:
             services.object_restore(bucket=bucket, name=name, generation=generation)
     except services.ObjectNotFound:
-        return _gone(request, bucket, name)
+        return _gone(request, bucket, name, generation, row=False)
     except _RESTORE_REFUSED as exc:
         messages.error(request, str(exc))
-        return _back(request, bucket, name, status=403)
+        return toast_only(request, bucket, versions_url(bucket, name), status=403)
     messages.success(request, f"Restored “{name}” from generation {generation}.")
-    return _back(request, bucket, name)
+    return _versions_panel(request, bucket, name)
 
 
 @require_POST
@@ -170,7 +223,7 @@ def version_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
     generation = parse_generation(request.POST.get("generation", ""))
     found, _ = _find_generation(bucket, name, generation)
     if found is None or found.state == "live":
-        return _gone(request, bucket, name)
+        return _gone(request, bucket, name, generation, row=True)
     forever = found.state == ObjectVersion.SOFT_DELETED or bucket.soft_delete_seconds == 0
     if forever and not _confirmed(request):
         back = request.POST.get("back", "")
@@ -186,7 +239,10 @@ def version_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
             cancel_url=deleted_url(bucket, prefix)
             if back == "deleted"
             else versions_url(bucket, name),
-            target="#deleted" if back == "deleted" else "#versions",
+            # The dialog's answer replaces the row the delete was asked from.
+            target=f"#{deleted_row_id(name, generation)}"
+            if back == "deleted"
+            else f"#{version_row_id(generation)}",
         )
     try:
         if found.state == ObjectVersion.SOFT_DELETED:
@@ -194,7 +250,7 @@ def version_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
         else:
             services.object_delete(bucket=bucket, name=name, generation=generation)
     except services.ObjectNotFound:
-        return _gone(request, bucket, name)
+        return _gone(request, bucket, name, generation, row=True)
     if forever:
         messages.success(request, f"Deleted generation {generation} of “{name}” for good.")
     else:
@@ -203,7 +259,7 @@ def version_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
             f"Deleted generation {generation} of “{name}”. "
             f"It can be restored for {duration_words(bucket.soft_delete_seconds)}.",
         )
-    return _back(request, bucket, name)
+    return _version_row_done(request, bucket, name, generation)
 
 
 # ---- the deleted files under a folder --------------------------------------------------------
@@ -279,7 +335,13 @@ def deleted_restore(request: HttpRequest, bucket_id: str) -> HttpResponse:
             )
         else:
             messages.info(request, f"There was nothing to restore in {where}.")
-        return _back_to_deleted(request, bucket, prefix)
+        if folder == prefix:
+            # "Restore all": every row may have gone, so the whole panel.
+            return _back_to_deleted(request, bucket, prefix)
+        if _holds_deleted(bucket, folder):
+            # A subfolder's row stays while something in it could not come back (its name taken).
+            return toast_only(request, bucket, deleted_url(bucket, prefix), status=200)
+        return _deleted_row_done(request, bucket, prefix)
     name = request.POST.get("name", "")
     generation = parse_generation(request.POST.get("generation", ""))
     try:
@@ -292,26 +354,62 @@ def deleted_restore(request: HttpRequest, bucket_id: str) -> HttpResponse:
             preconditions=services.Preconditions(if_generation_match=0),
         )
     except services.ObjectNotFound:
+        # Purged meanwhile: its row goes all the same.
         messages.error(request, f"That deleted version of “{name}” no longer exists.")
-        return _back_to_deleted(request, bucket, prefix, status=404)
+        return _deleted_row_done(request, bucket, prefix, status=404)
     except services.PreconditionFailed:
         messages.error(
             request,
             f"“{name}” exists again. To replace it with the deleted version, restore that "
             "version from the file's versions.",
         )
-        return _back_to_deleted(request, bucket, prefix, status=409)
+        return toast_only(request, bucket, deleted_url(bucket, prefix), status=409)
     except _RESTORE_REFUSED as exc:
         messages.error(request, str(exc))
-        return _back_to_deleted(request, bucket, prefix, status=403)
+        return toast_only(request, bucket, deleted_url(bucket, prefix), status=403)
     messages.success(request, f"Restored “{name}”.")
-    return _back_to_deleted(request, bucket, prefix)
+    return _deleted_row_done(request, bucket, prefix)
+
+
+def _holds_deleted(bucket: Bucket, folder: str) -> bool:
+    """Whether anything under ``folder`` is still soft-deleted (its row on its parent's page)."""
+    page = services.versions_list(bucket=bucket, prefix=folder, max_results=1, soft_deleted=True)
+    return bool(page.objects)
+
+
+def _lists_deleted(bucket: Bucket, prefix: str) -> bool:
+    """Whether the deleted files of ``prefix`` still have a row to show: a file or a subfolder,
+    not the folder's own placeholder. Three entries are read and a next page counts as a row:
+    only three deleted generations of the placeholder itself would be taken for a row (the
+    table would then stay, empty, until the page is reloaded)."""
+    page = services.versions_list(
+        bucket=bucket, prefix=prefix, delimiter="/", max_results=3, soft_deleted=True
+    )
+    return bool(
+        page.prefixes or page.next_page_token or any(item.name != prefix for item in page.objects)
+    )
 
 
 def _back_to_deleted(
     request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200
 ) -> HttpResponse:
-    if request.htmx:
-        context = _deleted_context(bucket, prefix)
-        return render_with_toasts(request, "objects/deleted.html#deleted", context, status)
-    return redirect(deleted_url(bucket, prefix))
+    """After a change to many rows of the deleted files: the fresh panel for htmx, a redirect
+    otherwise."""
+    if not request.htmx:
+        return redirect(deleted_url(bucket, prefix))
+    context = _deleted_context(bucket, prefix)
+    return _panel(request, "objects/deleted.html#deleted", context, status)
+
+
+def _deleted_row_done(
+    request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200
+) -> HttpResponse:
+    """After a change that takes one row off the deleted files: for htmx, nothing in place of
+    the row (the rest of the list stays as it is, scrolled where it is) and the message as a
+    toast, or the whole panel once the folder has nothing deleted left, to say so; a redirect
+    otherwise."""
+    if not request.htmx:
+        return redirect(deleted_url(bucket, prefix))
+    if not _lists_deleted(bucket, prefix):
+        return _back_to_deleted(request, bucket, prefix, status=status)
+    return render_with_toasts(request, "objects/_nothing.html", {"bucket": bucket}, status)

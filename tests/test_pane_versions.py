@@ -1,6 +1,7 @@
 """The pane's versions, deleted files, undo, and the Settings tab's versioning, soft delete and
 lifecycle sections (issue 12), through Django's test client."""
 
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -9,8 +10,10 @@ from django.urls import reverse
 
 from buckets.models import Bucket
 from buckets.services import bucket_update_settings
-from objects import services
+from objects import services, version_views
 from objects.models import Object, ObjectVersion
+from objects.templatetags.pane import row_id
+from objects.version_views import deleted_row_id, version_row_id
 
 from .conftest import put, read, stored_blobs
 
@@ -607,6 +610,207 @@ def test_deleted_files_escape_names(alice_client, bucket):
     assert "&lt;img src=x onerror=alert(1)&gt;.txt" in text and "&lt;script&gt;x&lt;/" in text
     text = alice_client.get(url("deleted_list", bucket, prefix="<script>x</")).text
     assert "<script>x" not in text and ">script&gt;.txt</span>" in text
+
+
+# ---- one row at a time: htmx answers change only the row acted on (issue 13) --------------------
+
+ROW = re.compile(r"<tr\b")
+
+
+def htmx_post(client: Client, view: str, bucket: Bucket, data: dict, *, target: str):
+    """POST as a form of the page does with htmx: ``target`` is the id of what it swaps."""
+    return client.post(url(view, bucket), data, HTTP_HX_REQUEST="true", HTTP_HX_TARGET=target)
+
+
+def deleted_row_data(name: str, prefix: str = "docs/") -> dict:
+    version = ObjectVersion.objects.get(name=name)
+    return {"name": name, "generation": str(version.generation), "prefix": prefix}
+
+
+def deleted_row(data: dict) -> str:
+    return deleted_row_id(data["name"], int(data["generation"]))
+
+
+def restore_file(client: Client, bucket: Bucket, name: str):
+    data = {"scope": "file", **deleted_row_data(name)}
+    return htmx_post(client, "deleted_restore", bucket, data, target=deleted_row(data))
+
+
+def test_each_deleted_row_has_the_id_its_answers_target(alice_client, bucket):
+    deleted(bucket, "docs/a.txt", "docs/sub/b.txt")
+    data = {**deleted_row_data("docs/a.txt"), "back": "deleted"}
+    text = alice_client.get(url("deleted_list", bucket, prefix="docs/")).text
+    assert f'<tr class="file-row" id="{deleted_row(data)}">' in text
+    assert f'<tr class="folder-row" id="{row_id("docs/sub/")}">' in text
+    # A row's forms answer in place of their row; "Restore all" answers with the panel.
+    assert text.count('hx-target="closest tr"') == 3
+    assert text.count('hx-target="#deleted"') == 1
+    # Delete forever asks in the dialog, whose answer replaces the same row.
+    ask = htmx_post(alice_client, "version_delete", bucket, data, target=deleted_row(data))
+    assert ask["HX-Retarget"] == "#confirm-dialog"
+    assert f'hx-target="#{deleted_row(data)}"' in ask.text
+
+
+def test_restore_one_of_many_deleted_files_answers_only_a_toast(alice_client, bucket):
+    deleted(bucket, "docs/a.txt", "docs/b.txt", "docs/c.txt")
+    response = restore_file(alice_client, bucket, "docs/b.txt")
+    assert response.status_code == 200
+    assert "HX-Retarget" not in response and "HX-Reswap" not in response
+    # Nothing takes the row's place; the other rows are not sent again.
+    assert not ROW.search(response.text)
+    assert "a.txt" not in response.text and "c.txt" not in response.text
+    toast = 'id="toast-status" class="toast-region" role="status" aria-live="polite" hx-swap-oob'
+    assert toast in response.text and "Restored “docs/b.txt”." in response.text
+    assert live_bytes(bucket, "docs/b.txt") == b"docs/b.txt"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_forever_one_of_many_deleted_files_answers_only_a_toast(
+    alice_client, bucket, blob_dir
+):
+    deleted(bucket, "docs/a.txt", "docs/b.txt", "docs/c.txt")
+    data = {**deleted_row_data("docs/b.txt"), "back": "deleted", "confirmed": "yes"}
+    response = htmx_post(alice_client, "version_delete", bucket, data, target=deleted_row(data))
+    assert response.status_code == 200
+    assert "HX-Retarget" not in response and "HX-Reswap" not in response
+    assert not ROW.search(response.text)
+    assert "a.txt" not in response.text and "c.txt" not in response.text
+    assert f"Deleted generation {data['generation']} of “docs/b.txt” for good." in response.text
+    assert sorted(ObjectVersion.objects.values_list("name", flat=True)) == [
+        "docs/a.txt",
+        "docs/c.txt",
+    ]
+    assert len(stored_blobs(blob_dir)) == 2
+
+
+def test_the_last_deleted_row_brings_the_empty_panel(alice_client, bucket):
+    deleted(bucket, "docs/a.txt", "other.txt")
+    response = restore_file(alice_client, bucket, "docs/a.txt")
+    assert response["HX-Retarget"] == "#deleted" and response["HX-Reswap"] == "outerHTML"
+    assert 'id="deleted"' in response.text and "No deleted files in this folder." in response.text
+    assert "Restored “docs/a.txt”." in response.text
+
+
+def test_a_deleted_file_purged_meanwhile_loses_its_row_and_says_so(alice_client, bucket):
+    deleted(bucket, "docs/a.txt", "docs/b.txt")
+    data = {"scope": "file", **deleted_row_data("docs/a.txt")}
+    ObjectVersion.objects.filter(name="docs/a.txt").delete()
+    response = htmx_post(alice_client, "deleted_restore", bucket, data, target=deleted_row(data))
+    assert response.status_code == 404 and not ROW.search(response.text)
+    assert "HX-Reswap" not in response
+    assert "That deleted version of “docs/a.txt” no longer exists." in response.text
+
+
+def test_a_refused_restore_leaves_the_row_and_says_why(alice_client, bucket):
+    deleted(bucket, "docs/a.txt", "docs/b.txt")
+    put(bucket, "docs/a.txt", b"new")
+    response = restore_file(alice_client, bucket, "docs/a.txt")
+    assert response.status_code == 409 and response["HX-Reswap"] == "none"
+    assert "“docs/a.txt” exists again" in response.text and not ROW.search(response.text)
+
+
+def test_restore_a_subfolder_row(alice_client, bucket):
+    deleted(bucket, "docs/a.txt", "docs/sub/b.txt", "docs/sub/c.txt", "docs/full/d.txt")
+    put(bucket, "docs/full/d.txt", b"taken")
+    data = {"scope": "folder", "folder": "docs/sub/", "prefix": "docs/"}
+    response = htmx_post(alice_client, "deleted_restore", bucket, data, target=row_id("docs/sub/"))
+    # Everything in it came back: its row goes, and only its row.
+    assert response.status_code == 200
+    assert "HX-Retarget" not in response and "HX-Reswap" not in response
+    assert not ROW.search(response.text) and "a.txt" not in response.text
+    assert "Restored 2 files in “docs/sub/”." in response.text
+    # A subfolder with a file whose name is taken keeps its row.
+    data = {"scope": "folder", "folder": "docs/full/", "prefix": "docs/"}
+    response = htmx_post(alice_client, "deleted_restore", bucket, data, target=row_id("docs/full/"))
+    assert response["HX-Reswap"] == "none"
+    assert "There was nothing to restore in “docs/full/”." in response.text
+
+
+def test_restore_all_answers_with_the_panel_and_how_many_came_back(alice_client, bucket):
+    deleted(bucket, "docs/a.txt", "docs/b.txt", "docs/sub/c.txt")
+    put(bucket, "docs/b.txt", b"taken")
+    data = {"scope": "folder", "folder": "docs/", "prefix": "docs/"}
+    response = htmx_post(alice_client, "deleted_restore", bucket, data, target="deleted")
+    assert response.status_code == 200 and "HX-Retarget" not in response
+    assert 'id="deleted"' in response.text and "Restored 2 files in “docs/”." in response.text
+    # What could not come back is still listed.
+    assert ">b.txt</span>" in response.text and ">a.txt</span>" not in response.text
+
+
+def test_each_version_row_has_the_id_its_answers_target(alice_client, bucket):
+    v1, v2, v3 = three_generations(bucket)
+    text = alice_client.get(url("object_versions", bucket, name="docs/notes.txt")).text
+    for version in (v1, v2, v3):
+        assert f'id="{version_row_id(version.generation)}"' in text
+    # Restore changes several rows (a new live one): it answers with the panel; a delete, its row.
+    assert text.count('hx-target="#versions"') == 2
+    assert text.count('hx-target="closest tr"') == 2
+    data = {"name": "docs/notes.txt", "generation": str(v1.generation)}
+    ask = htmx_post(
+        alice_client, "version_delete", bucket, data, target=version_row_id(v1.generation)
+    )
+    assert f'hx-target="#{version_row_id(v1.generation)}"' in ask.text
+
+
+def test_delete_an_old_version_answers_with_its_row_only(alice_client, bucket):
+    v1, v2, v3 = three_generations(bucket)
+    data = {"name": "docs/notes.txt", "generation": str(v2.generation)}
+    response = htmx_post(
+        alice_client, "version_delete", bucket, data, target=version_row_id(v2.generation)
+    )
+    assert response.status_code == 200
+    assert "HX-Retarget" not in response and "HX-Reswap" not in response
+    # Its row, now deleted, and no other.
+    assert len(ROW.findall(response.text)) == 1
+    assert response.text.lstrip().startswith(
+        f'<tr class="version-row deleted" id="{version_row_id(v2.generation)}"'
+    )
+    assert version_row_id(v1.generation) not in response.text
+    assert version_row_id(v3.generation) not in response.text
+    assert f'aria-label="Delete forever: generation {v2.generation}"' in response.text
+    assert "It can be restored for 7 days." in response.text
+    assert 'id="versions-note" class="muted table-note" hx-swap-oob="true" hidden' in response.text
+
+
+def test_delete_a_version_forever_takes_its_row_away_and_keeps_the_note_right(
+    alice_client, bucket, monkeypatch
+):
+    monkeypatch.setattr(version_views, "MAX_VERSIONS_SHOWN", 2)
+    versioned(bucket, soft_delete_days=0)
+    put(bucket, "a.txt", b"1")
+    second = put(bucket, "a.txt", b"2")
+    put(bucket, "a.txt", b"3")
+    page = alice_client.get(url("object_versions", bucket, name="a.txt")).text
+    assert "The newest 2 of 3 versions are shown." in page
+    data = {"name": "a.txt", "generation": str(second.generation), "confirmed": "yes"}
+    response = htmx_post(
+        alice_client, "version_delete", bucket, data, target=version_row_id(second.generation)
+    )
+    assert response.status_code == 200 and not ROW.search(response.text)
+    assert f"Deleted generation {second.generation} of “a.txt” for good." in response.text
+    # The page now shows 1 of the 2 left (a reload would show both).
+    assert "The newest 1 of 2 versions are shown." in response.text
+
+
+def test_deleting_the_last_version_brings_the_empty_panel(alice_client, bucket):
+    deleted(bucket, "a.txt")
+    version = ObjectVersion.objects.get()
+    data = {"name": "a.txt", "generation": str(version.generation), "confirmed": "yes"}
+    response = htmx_post(
+        alice_client, "version_delete", bucket, data, target=version_row_id(version.generation)
+    )
+    assert response["HX-Retarget"] == "#versions" and response["HX-Reswap"] == "outerHTML"
+    assert "Nothing is kept of “a.txt”." in response.text
+
+
+def test_restore_a_version_answers_with_the_panel(alice_client, bucket):
+    v1, v2, v3 = three_generations(bucket)
+    data = {"name": "docs/notes.txt", "generation": str(v2.generation)}
+    response = htmx_post(alice_client, "version_restore", bucket, data, target="versions")
+    assert response.status_code == 200 and "HX-Retarget" not in response
+    assert 'id="versions"' in response.text
+    assert len(ROW.findall(response.text)) == 5  # the header, the new live one and the three
+    assert f"Restored “docs/notes.txt” from generation {v2.generation}." in response.text
 
 
 # ---- Settings: usage, versioning and soft delete ------------------------------------------------

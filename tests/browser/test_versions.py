@@ -16,6 +16,7 @@ from objects.models import ObjectVersion
 
 from ..conftest import put
 from .test_pane import browser_path, file_row, folder_link, names, stored_bytes
+from .test_place import in_viewport
 
 pytestmark = pytest.mark.browser
 
@@ -279,3 +280,188 @@ def test_add_see_and_remove_a_lifecycle_rule(alice_page: Page, bucket, csp_viola
     expect(page.get_by_role("status").first).to_contain_text("Removed the rule")
     expect(page.get_by_test_id("no-rules")).to_be_visible()
     assert Bucket.objects.get(pk=bucket.pk).lifecycle_rules == []
+
+
+# ---- keeping the user's place on long lists (issue 13) --------------------------------------
+
+
+def expect_focused(page: Page, button_name: str) -> None:
+    expect(page.get_by_role("button", name=button_name, exact=True)).to_be_focused()
+
+
+def scroll_y(page: Page) -> float:
+    return page.evaluate("window.scrollY")
+
+
+def toast_in_viewport(page: Page) -> bool:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#toasts .toast')].some((toast) => {
+            const box = toast.getBoundingClientRect();
+            return box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight; })"""
+    )
+
+
+def deleted_row(page: Page, basename: str):
+    return page.locator("#deleted tr.file-row").filter(
+        has=page.locator(".object-name").get_by_text(basename, exact=True)
+    )
+
+
+@pytest.fixture
+def thirty_deleted(bucket):
+    for index in range(1, 31):
+        name = f"docs/f{index:02}.txt"
+        put(bucket, name, name.encode())
+        services.object_delete(bucket=bucket, name=name)
+    return bucket
+
+
+def scrolled_to(page: Page, row) -> float:
+    """Scroll ``row`` to the middle of a short window, far from both ends of the page: a panel
+    rebuilt would jump back, and the page is not at its end, where the browser must scroll
+    back by the height of a row that goes."""
+    page.set_viewport_size({"width": 1280, "height": 480})
+    row.evaluate("(row) => row.scrollIntoView({block: 'center'})")
+    before = scroll_y(page)
+    room = page.evaluate("document.documentElement.scrollHeight - window.innerHeight") - before
+    assert before > 300 and room > row.bounding_box()["height"], (before, room)
+    return before
+
+
+def test_restore_row_25_of_30_keeps_the_scroll_and_moves_focus_to_the_next_row(
+    alice_page: Page, thirty_deleted, csp_violations
+):
+    page = alice_page
+    page.goto(reverse("deleted_list", args=[thirty_deleted.bucket_id]) + "?prefix=docs%2F")
+    rows = page.locator("#deleted tr.file-row")
+    expect(rows).to_have_count(30)
+    before = scrolled_to(page, deleted_row(page, "f25.txt"))
+
+    page.get_by_role("button", name="Restore f25.txt", exact=True).click()
+    expect(page.locator("#toast-status")).to_contain_text("Restored “docs/f25.txt”.")
+    expect(deleted_row(page, "f25.txt")).to_have_count(0)
+    expect(rows).to_have_count(29)  # the others stay where they were
+    assert abs(scroll_y(page) - before) < 5
+    expect_focused(page, "Restore f26.txt")
+    assert toast_in_viewport(page)
+    assert stored_bytes(thirty_deleted, "docs/f25.txt") == b"docs/f25.txt"
+
+    # Enter goes on with the next one.
+    page.keyboard.press("Enter")
+    expect(deleted_row(page, "f26.txt")).to_have_count(0)
+    expect_focused(page, "Restore f27.txt")
+
+
+def test_delete_forever_row_25_of_30_keeps_the_scroll_and_moves_focus_to_the_next_row(
+    alice_page: Page, thirty_deleted, csp_violations
+):
+    page = alice_page
+    page.goto(reverse("deleted_list", args=[thirty_deleted.bucket_id]) + "?prefix=docs%2F")
+    rows = page.locator("#deleted tr.file-row")
+    expect(rows).to_have_count(30)
+    before = scrolled_to(page, deleted_row(page, "f25.txt"))
+
+    page.get_by_role("button", name="Delete f25.txt forever").click()
+    dialogs: list[str] = []
+    confirm_in_page(page, dialogs)
+    assert "“docs/f25.txt” forever?" in dialogs[0]
+    expect(page.locator("#toast-status")).to_contain_text("of “docs/f25.txt” for good.")
+    expect(deleted_row(page, "f25.txt")).to_have_count(0)
+    expect(rows).to_have_count(29)
+    assert abs(scroll_y(page) - before) < 5
+    expect_focused(page, "Delete f26.txt forever")
+    assert toast_in_viewport(page)
+    assert services.object_versions(bucket=thirty_deleted, name="docs/f25.txt") == []
+
+    # The last row (by keyboard: at the page's end the toast covers its buttons): focus goes
+    # to the row before it.
+    last = deleted_row(page, "f30.txt")
+    last.get_by_role("button", name="Delete f30.txt forever").focus()
+    page.keyboard.press("Enter")
+    confirm_in_page(page, dialogs)
+    expect(last).to_have_count(0)
+    expect_focused(page, "Delete f29.txt forever")
+
+
+def test_the_last_deleted_row_leaves_the_empty_state_and_focus_on_the_heading(
+    alice_page: Page, bucket, csp_violations
+):
+    for name in ["docs/a.txt", "docs/b.txt"]:
+        put(bucket, name)
+        services.object_delete(bucket=bucket, name=name)
+    page = alice_page
+    page.goto(reverse("deleted_list", args=[bucket.bucket_id]) + "?prefix=docs%2F")
+    page.get_by_role("button", name="Restore a.txt", exact=True).click()
+    expect(deleted_row(page, "a.txt")).to_have_count(0)
+    page.get_by_role("button", name="Restore b.txt", exact=True).click()
+    expect(page.get_by_text("No deleted files in this folder.")).to_be_visible()
+    expect(page.locator("#toast-status")).to_contain_text("Restored “docs/b.txt”.")
+    expect(page.locator("#deleted-heading")).to_be_focused()
+
+
+def test_restore_all_focuses_the_heading_and_says_how_many(
+    alice_page: Page, thirty_deleted, csp_violations
+):
+    page = alice_page
+    page.goto(reverse("deleted_list", args=[thirty_deleted.bucket_id]) + "?prefix=docs%2F")
+    page.get_by_role("button", name="Restore all in this folder").click()
+    expect(page.locator("#toast-status")).to_contain_text("Restored 30 files in “docs/”.")
+    expect(page.get_by_text("No deleted files in this folder.")).to_be_visible()
+    expect(page.locator("#deleted-heading")).to_be_focused()
+    assert in_viewport(page, "#deleted-heading")
+    assert len(names(thirty_deleted)) == 30
+
+
+@pytest.fixture
+def thirty_versions(bucket):
+    bucket_update_settings(bucket=bucket, versioning=True)
+    bucket.refresh_from_db()
+    kept = [put(bucket, "log.txt", f"v{index}".encode()) for index in range(1, 31)]
+    return bucket, kept
+
+
+def version_row(page: Page, generation: int):
+    return page.locator(f"#versions tr#generation-{generation}")
+
+
+def test_delete_an_old_version_far_down_changes_only_its_row(
+    alice_page: Page, thirty_versions, csp_violations
+):
+    bucket, kept = thirty_versions
+    page = alice_page
+    page.goto(reverse("object_versions", args=[bucket.bucket_id]) + "?name=log.txt")
+    rows = page.locator("#versions tr.version-row")
+    expect(rows).to_have_count(30)
+    # Newest first: row 25 is the sixth version written.
+    target = kept[5]
+    expect(rows.nth(24)).to_have_attribute("data-generation", str(target.generation))
+    before = scrolled_to(page, rows.nth(24))
+
+    rows.nth(24).get_by_role("button", name=f"Delete generation {target.generation}").click()
+    expect(page.locator("#toast-status")).to_contain_text(
+        f"Deleted generation {target.generation} of “log.txt”. It can be restored for 7 days."
+    )
+    # Kept as a deleted version: its row changes in place, and focus stays in it.
+    expect(version_row(page, target.generation)).to_contain_text("Deleted")
+    expect(rows).to_have_count(30)
+    assert abs(scroll_y(page) - before) < 5
+    expect_focused(page, f"Delete forever: generation {target.generation}")
+    assert toast_in_viewport(page)
+    assert (
+        dict(
+            (v.generation, v.state) for v in services.object_versions(bucket=bucket, name="log.txt")
+        )[target.generation]
+        == ObjectVersion.SOFT_DELETED
+    )
+
+    # Deleted for good, after the dialog: the row goes and focus moves to the next one.
+    page.keyboard.press("Enter")
+    dialogs: list[str] = []
+    confirm_in_page(page, dialogs)
+    expect(version_row(page, target.generation)).to_have_count(0)
+    expect(rows).to_have_count(29)
+    assert abs(scroll_y(page) - before) < 5
+    following = kept[4].generation
+    expect_focused(page, f"Delete generation {following}")
+    expect(page.locator("#toast-status")).to_contain_text("for good.")
+    assert toast_in_viewport(page)
