@@ -26,20 +26,60 @@ from django_htmx.http import replace_url, reswap, retarget
 from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
 
-from . import services
+from . import browse, services
 from .listing import MAX_RESULTS, InvalidPageToken
 from .middleware import TOO_LARGE_FLAG
-from .models import Object, ObjectData
-from .names import successor
+from .models import ObjectData
 from .templatetags.pane import row_id
 
 # A reload (or a shared link) after "Load more" shows as many rows again, up to this many.
 MAX_SHOWN = MAX_RESULTS
 
-# A folder's direct entries are counted exactly ("100 of 250") while the folder holds at most
-# this many objects, subfolders' included; a bigger folder says "more below" instead, so that
-# a listing never scans more than this many names to count.
-COUNT_LIMIT = 5_000
+# The listing's columns: (sort, heading, whether a first click sorts descending, CSS classes).
+COLUMNS = [
+    ("name", "Name", False, "col-name"),
+    ("size", "Size", True, "num col-size"),
+    ("type", "Type", False, "hide-narrow col-type"),
+    ("date", "Last modified", True, "hide-narrow col-date"),
+]
+
+
+@dataclass(frozen=True)
+class View:
+    """How a listing is shown, kept in its URL so that a reload or a shared link shows the
+    same: the sort, its direction and how many rows (``shown``) "Load more" reached."""
+
+    sort: str = "name"
+    descending: bool = False
+    shown: int = 0
+
+    @classmethod
+    def parse(cls, value) -> "View":
+        """From a query or a form (``value(key)`` gives its text); anything odd is a default."""
+        sort = value("sort")
+        sort = sort if sort in browse.SORTS else "name"
+        return cls(sort, value("order") == "desc", _shown(value("shown")))
+
+    def args(self, *, shown: int | None = None) -> dict[str, str]:
+        """The URL's query for this view (nothing for the default one)."""
+        args = {}
+        if self.sort != "name" or self.descending:
+            args.update(sort=self.sort, order="desc" if self.descending else "asc")
+        rows = self.shown if shown is None else shown
+        if rows > settings.OBJSTORE_PAGE_SIZE:
+            args["shown"] = str(min(rows, MAX_SHOWN))
+        return args
+
+
+def view_of(request: HttpRequest) -> View:
+    """The view the user is looking at: the URL of a GET; for a change posted by htmx, the
+    page's URL (HX-Current-URL); for a plain form, the hidden fields the listing's forms hold."""
+    if request.method == "GET":
+        return View.parse(request.GET.get)
+    if request.htmx:
+        query = parse_qs(urlsplit(request.headers.get("HX-Current-URL", "")).query)
+        return View.parse(lambda key: query.get(key, [""])[0])
+    return View.parse(request.POST.get)
 
 
 @dataclass(frozen=True)
@@ -156,81 +196,103 @@ def _shown(value: str | None) -> int:
     return max(page, min(int(value[:9]), max(MAX_SHOWN, page)))
 
 
-def _page_shown(request: HttpRequest) -> int:
-    """For an htmx change that renders the listing again: as many rows as the page shows (its
-    URL keeps ``shown`` after "Load more")."""
-    current = urlsplit(request.headers.get("HX-Current-URL", ""))
-    return _shown(parse_qs(current.query).get("shown", [""])[0])
-
-
-def direct_entry_count(bucket: Bucket, prefix: str) -> int | None:
-    """How many files and subfolders are directly in ``prefix``, as the listing shows them, or
-    None when the folder holds more than COUNT_LIMIT objects (too many to count on each view).
-    Both queries are range scans of the (bucket, name) index, bounded by COUNT_LIMIT."""
-    rows = Object.objects.filter(bucket=bucket)
-    if "\x00" in prefix:
-        return 0
-    if prefix:
-        rows = rows.filter(name__gte=prefix)
-        if (upper := successor(prefix)) is not None:
-            rows = rows.filter(name__lt=upper)
-    if rows.order_by()[: COUNT_LIMIT + 1].count() > COUNT_LIMIT:
-        return None
-    entries = set()
-    for name in rows.order_by().values_list("name", flat=True):
-        rest = name[len(prefix) :]
-        if rest:  # not the folder's own placeholder
-            cut = rest.find("/")
-            entries.add(rest if cut < 0 else rest[: cut + 1])
-    return len(entries)
+def _columns(bucket: Bucket, prefix: str, view: View) -> list[dict]:
+    """The listing's headings: each a link that sorts by it (the current one, the other way)."""
+    columns = []
+    for sort, label, first_descending, classes in COLUMNS:
+        current = view.sort == sort
+        descending = not view.descending if current else first_descending
+        url = browser_url(bucket, prefix, **View(sort, descending).args())
+        columns.append(
+            {
+                "sort": sort,
+                "label": label,
+                "classes": classes,
+                "url": url,
+                "aria_sort": ("descending" if view.descending else "ascending") if current else "",
+                "next": "descending" if descending else "ascending",
+            }
+        )
+    return columns
 
 
 def _listing_context(
-    request: HttpRequest, bucket: Bucket, prefix: str, token: str = "", shown: int = 0
+    request: HttpRequest, bucket: Bucket, prefix: str, view: View, token: str = ""
 ) -> dict:
-    """The listing of ``prefix``: its first ``shown`` entries, or for "Load more" (``token``)
-    the next page, which comes after ``shown`` entries already on the page."""
+    """The listing of ``prefix`` in ``view``'s order: its first ``view.shown`` entries, or for
+    "Load more" (``token``) the next page, which comes after ``view.shown`` entries already on
+    the page."""
     page_size = settings.OBJSTORE_PAGE_SIZE
-    shown = shown or page_size
-    try:
-        page = services.objects_list(
+    shown = view.shown or page_size
+
+    def read(limit: int, page_token: str) -> browse.FolderPage:
+        return browse.folder_page(
             bucket=bucket,
             prefix=prefix,
-            delimiter="/",
-            max_results=page_size if token else shown,
-            page_token=token,
+            sort=view.sort,
+            descending=view.descending,
+            limit=limit,
+            page_token=page_token,
         )
+
+    try:
+        page = read(page_size if token else shown, token)
     except InvalidPageToken:
-        page = services.objects_list(
-            bucket=bucket, prefix=prefix, delimiter="/", max_results=page_size
-        )
-        token = ""
-        shown = page_size
-    # The folder's own placeholder object ("photos/" inside "photos/") is the folder itself.
-    files = [obj for obj in page.objects if obj.name != prefix]
-    entries = len(files) + len(page.prefixes)
+        page, token, shown = read(page_size, ""), "", page_size
+    entries = len(page.files) + len(page.folders)
     shown_after = shown + entries if token else entries
     # The last page: every entry is on the page, nothing to count.
-    total = shown_after if not page.next_page_token else direct_entry_count(bucket, prefix)
+    # "100 of 250" on a first page ("Load more" appends rows; the page counts them itself).
+    total = shown_after
+    if page.next_page_token and not token:
+        total = browse.entry_count(
+            bucket=bucket,
+            prefix=prefix,
+            folders=len(page.folders) if page.folders_done else None,
+            # A page that stopped in its folders stopped at one more.
+            folders_at_least=len(page.folders) + 1,
+        )
+    next_url = more_url = ""
+    if page.next_page_token:
+        next_url = browser_url(
+            bucket, prefix, page_token=page.next_page_token, **view.args(shown=shown_after)
+        )
+        # Without JavaScript "Load more" shows the rows so far and a page more, up to MAX_SHOWN;
+        # past that, the next page on its own.
+        more_url = (
+            browser_url(bucket, prefix, **view.args(shown=shown_after + page_size))
+            if not token and shown_after + page_size <= MAX_SHOWN
+            else next_url
+        )
     return {
         "bucket": bucket,
         "prefix": prefix,
+        "view": view,
         "crumbs": _breadcrumbs(prefix),
-        "folders": [FolderRow(p) for p in page.prefixes],
-        "files": files,
+        "columns": _columns(bucket, prefix, view),
+        "sorted": page.sorted,
+        "folders": [FolderRow(p) for p in page.folders],
+        "files": page.files,
         "is_continuation": bool(token),
         "shown_count": shown_after,
         "total": total,
-        "next_url": (
-            browser_url(bucket, prefix, page_token=page.next_page_token, shown=str(shown_after))
-            if page.next_page_token
-            else ""
-        ),
-        "listing_url": browser_url(bucket, prefix),
+        "next_url": next_url,
+        "more_url": more_url,
+        "listing_url": browser_url(bucket, prefix, **View(view.sort, view.descending).args()),
         # Where "Load more" leaves the page: a reload shows as many rows again.
-        "shown_url": browser_url(bucket, prefix, shown=str(min(shown_after, MAX_SHOWN)))
-        if shown_after > page_size
-        else browser_url(bucket, prefix),
+        "shown_url": browser_url(bucket, prefix, **view.args(shown=shown_after)),
+        "view_fields": view.args(shown=shown_after),
+        # Reversed once for the page's rows, not once per row.
+        "urls": {
+            name: reverse(view_name, args=[bucket.bucket_id])
+            for name, view_name in (
+                ("browse", "object_browser"),
+                ("folder_delete", "folder_delete"),
+                ("delete", "object_delete"),
+                ("versions", "object_versions"),
+                ("download", "object_download"),
+            )
+        },
         "deleted_url": deleted_url(bucket, prefix),
         "max_upload_size": settings.OBJSTORE_MAX_OBJECT_SIZE,
         "deletion_note": deletion_note(bucket),
@@ -248,7 +310,7 @@ def render_with_toasts(
 
 
 def _render_listing(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200):
-    context = _listing_context(request, bucket, prefix, shown=_page_shown(request))
+    context = _listing_context(request, bucket, prefix, view_of(request))
     context["undo"] = _take_undo(request, bucket)
     return render_with_toasts(request, "objects/browser.html#listing", context, status=status)
 
@@ -257,7 +319,7 @@ def _done(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200) 
     """After a change: the fresh listing for htmx, a redirect (POST/redirect/GET) otherwise."""
     if request.htmx:
         return _render_listing(request, bucket, prefix, status=status)
-    return redirect(browser_url(bucket, prefix))
+    return redirect(browser_url(bucket, prefix, **view_of(request).args()))
 
 
 def _row_done(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 200) -> HttpResponse:
@@ -265,8 +327,8 @@ def _row_done(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 2
     listing stays as it is, scrolled where it is), the message as a toast and the new count;
     a redirect otherwise."""
     if not request.htmx:
-        return redirect(browser_url(bucket, prefix))
-    total = direct_entry_count(bucket, prefix)
+        return redirect(browser_url(bucket, prefix, **view_of(request).args()))
+    total = browse.entry_count(bucket=bucket, prefix=prefix)
     if total == 0:
         # The last row went: the whole listing, to say the folder is empty.
         response = _render_listing(request, bucket, prefix, status=status)
@@ -280,10 +342,11 @@ def _row_done(request: HttpRequest, bucket: Bucket, prefix: str, status: int = 2
     return render_with_toasts(request, "objects/_row_deleted.html", context, status=status)
 
 
-def _toast_only(request: HttpRequest, bucket: Bucket, prefix: str, status: int) -> HttpResponse:
-    """A refusal: for htmx only the message, as a toast (the page stays as it is)."""
+def toast_only(request: HttpRequest, bucket: Bucket, back_url: str, status: int) -> HttpResponse:
+    """A refusal: for htmx only the message, as a toast (the page stays as it is); a plain form
+    goes back to ``back_url``."""
     if not request.htmx:
-        return redirect(browser_url(bucket, prefix))
+        return redirect(back_url)
     response = render_with_toasts(request, "objects/_nothing.html", {"bucket": bucket}, status)
     return reswap(response, "none")
 
@@ -294,8 +357,7 @@ def object_browser(request: HttpRequest, bucket_id: str) -> HttpResponse:
     bucket = get_bucket_for_user(request, bucket_id)
     prefix = _folder_prefix(request.GET.get("prefix", ""))
     token = request.GET.get("page_token", "")
-    shown = _shown(request.GET.get("shown"))
-    context = _listing_context(request, bucket, prefix, token, shown)
+    context = _listing_context(request, bucket, prefix, view_of(request), token)
     if request.htmx and token:
         # "Load more": only the next rows, appended in place of the button; the address bar
         # then says how many rows the page shows, so that a reload shows them again.
@@ -503,7 +565,8 @@ def folder_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
         count = services.folder_delete(bucket=bucket, prefix=folder)
     except services.InvalidObjectName as exc:
         messages.error(request, " ".join(exc.messages))
-        return _toast_only(request, bucket, prefix, status=400)
+        back = browser_url(bucket, prefix, **view_of(request).args())
+        return toast_only(request, bucket, back, status=400)
     if count:
         _offer_undo(request, bucket, since, folder=folder)
     messages.success(
@@ -596,9 +659,9 @@ def _confirm_delete(
         question=question,
         consequence=consequence,
         action=reverse(url_name, args=[bucket.bucket_id]),
-        fields={**fields, "prefix": prefix},
+        fields={**fields, "prefix": prefix, **view_of(request).args()},
         button="Delete",
-        cancel_url=browser_url(bucket, prefix),
+        cancel_url=browser_url(bucket, prefix, **view_of(request).args()),
         target=f"#{row_id(target)}",
     )
 

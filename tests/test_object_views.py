@@ -438,12 +438,19 @@ def test_the_listing_counts_its_entries(alice_client, bucket, settings):
     assert '<span id="listing-shown">2</span> <span id="listing-total">of 2</span>' in inside
 
 
-def test_a_huge_folder_is_not_counted(alice_client, bucket, settings, monkeypatch):
-    from objects import views
+@pytest.mark.parametrize(
+    "limit, names",
+    [
+        ("COUNT_FILES_LIMIT", ["a", "b", "c", "d"]),
+        ("COUNT_FOLDERS_LIMIT", ["a/x", "b/x", "c/x", "d/x"]),
+    ],
+)
+def test_a_huge_folder_is_not_counted(alice_client, bucket, settings, monkeypatch, limit, names):
+    from objects import browse
 
-    monkeypatch.setattr(views, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(browse, limit, 3)
     settings.OBJSTORE_PAGE_SIZE = 2
-    for name in ["a", "b", "c", "d"]:
+    for name in names:
         put(bucket, name)
     text = alice_client.get(browser_url(bucket)).text
     assert (
@@ -587,3 +594,83 @@ def test_download_of_a_missing_or_foreign_object_is_404(
     assert alice_client.get(url, {"name": "missing"}).status_code == 404
     assert charlie_client.get(url, {"name": "a.txt"}).status_code == 404
     assert client.get(url, {"name": "a.txt"}).status_code == 302
+
+
+# ---- sorting, and the view a reload or a plain form keeps ---------------------------------------
+
+
+def shown_names(response):
+    return [obj.name for obj in response.context["files"]]
+
+
+def test_files_sort_by_each_column_in_both_directions(alice_client, bucket):
+    put(bucket, "b-big.bin", b"x" * 300, content_type="application/zip")
+    put(bucket, "a-small.txt", b"x", content_type="text/plain")
+    put(bucket, "C-mid.json", b"x" * 20, content_type="application/json")
+    put(bucket, "sub/inside.txt")
+    url = browser_url(bucket)
+    assert shown_names(alice_client.get(url)) == ["a-small.txt", "b-big.bin", "C-mid.json"]
+    by_size = alice_client.get(f"{url}?sort=size&order=desc")
+    assert shown_names(by_size) == ["b-big.bin", "C-mid.json", "a-small.txt"]
+    assert [f.prefix for f in by_size.context["folders"]] == ["sub/"]  # folders first
+    assert shown_names(alice_client.get(f"{url}?sort=size&order=asc"))[0] == "a-small.txt"
+    by_type = alice_client.get(f"{url}?sort=type")
+    assert shown_names(by_type) == ["C-mid.json", "b-big.bin", "a-small.txt"]
+    by_date = alice_client.get(f"{url}?sort=date&order=desc")
+    assert shown_names(by_date) == ["C-mid.json", "a-small.txt", "b-big.bin"]
+    # Anything else is the default order.
+    assert shown_names(alice_client.get(f"{url}?sort=<x>&order=up"))[0] == "a-small.txt"
+
+
+def test_headings_link_to_their_sort_and_say_which_is_current(alice_client, bucket):
+    put(bucket, "a.txt")
+    text = alice_client.get(f"{browser_url(bucket)}?sort=size&order=desc").text
+    assert '<th scope="col" class="num col-size" aria-sort="descending">' in text
+    # The current column sorts the other way; another column starts in its own direction.
+    assert 'href="?sort=size&amp;order=asc"' in text.replace(browser_url(bucket), "")
+    assert 'href="?sort=date&amp;order=desc"' in text.replace(browser_url(bucket), "")
+    assert f'href="{browser_url(bucket)}" hx-get' in text  # name, ascending: the plain URL
+    assert text.count("aria-sort=") == 1
+
+
+def test_load_more_without_javascript_shows_every_row_so_far(alice_client, bucket, settings):
+    settings.OBJSTORE_PAGE_SIZE = 2
+    for name in ["a", "b", "c", "d", "e"]:
+        put(bucket, name, b"x" * ord(name))
+    first = alice_client.get(f"{browser_url(bucket)}?sort=size&order=desc")
+    assert first.context["more_url"] == f"{browser_url(bucket)}?sort=size&order=desc&shown=4"
+    second = alice_client.get(first.context["more_url"])
+    assert shown_names(second) == ["e", "d", "c", "b"]
+    third = alice_client.get(second.context["more_url"])
+    assert shown_names(third) == ["e", "d", "c", "b", "a"] and not third.context["next_url"]
+
+
+def test_a_plain_delete_goes_back_to_the_same_view(alice_client, bucket, settings):
+    settings.OBJSTORE_PAGE_SIZE = 2
+    for name in ["a", "b", "c", "d", "e"]:
+        put(bucket, name, b"x" * ord(name))
+    page = alice_client.get(f"{browser_url(bucket)}?sort=size&order=desc&shown=4")
+    # The row's form carries the view, and so does the confirmation page it leads to.
+    assert '<input type="hidden" name="sort" value="size">' in page.text
+    assert '<input type="hidden" name="shown" value="4">' in page.text
+    fields = {"name": "d", "sort": "size", "order": "desc", "shown": "4"}
+    delete = reverse("object_delete", args=[bucket.bucket_id])
+    confirm = alice_client.post(delete, fields)
+    assert '<input type="hidden" name="shown" value="4">' in confirm.text
+    done = alice_client.post(delete, {**fields, "confirmed": "yes"})
+    assert done.status_code == 302
+    assert done["Location"] == f"{browser_url(bucket)}?sort=size&order=desc&shown=4"
+    assert shown_names(alice_client.get(done["Location"])) == ["e", "c", "b", "a"]
+
+
+def test_an_htmx_change_renders_the_listing_in_the_pages_view(alice_client, bucket):
+    for name in ["a", "bb", "ccc"]:
+        put(bucket, name, name.encode())
+    response = alice_client.post(
+        reverse("folder_create", args=[bucket.bucket_id]),
+        {"name": "new"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{browser_url(bucket)}?sort=size&order=desc",
+    )
+    assert shown_names(response) == ["ccc", "bb", "a"]
+    assert [f.prefix for f in response.context["folders"]] == ["new/"]

@@ -45,6 +45,23 @@
     return document.getElementById("listing-heading");
   }
 
+  // What heads a panel: the element its aria-labelledby names, else the panel itself.
+  function panelHeading(panel) {
+    const id = panel ? panel.getAttribute("aria-labelledby") : "";
+    return (id && document.getElementById(id)) || panel;
+  }
+
+  // The button in ``row`` that does what ``form`` did (a form with the same action), so that
+  // the same key goes on with the same task; else the row's first control.
+  function sameControl(row, form) {
+    if (!row) return null;
+    const action = form ? form.getAttribute("action") : null;
+    const same = [...row.querySelectorAll("form[action]")].find(
+      (other) => other.getAttribute("action") === action,
+    );
+    return (same && same.querySelector("button")) || firstControl(row);
+  }
+
   function setUpCopyButtons() {
     document.addEventListener("click", async (event) => {
       const button = event.target.closest("[data-copy]");
@@ -188,6 +205,39 @@
     });
   }
 
+  // ---- the toolbar on phones: its More menu and its breadcrumbs ------------------------------
+
+  function setUpToolbar() {
+    // The breadcrumbs are one line that may scroll sideways: show its end, the current folder,
+    // and fade out its start while some of it is scrolled away.
+    for (const trail of document.querySelectorAll(".crumbs ol")) {
+      const fade = () => trail.classList.toggle("cut-start", trail.scrollLeft > 1);
+      trail.scrollLeft = trail.scrollWidth;
+      fade();
+      trail.addEventListener("scroll", fade, { passive: true });
+    }
+
+    // More is a native popover (opens, closes on Escape and gives focus back without us); say on
+    // its button whether it is open, for browsers that do not.
+    const menu = document.getElementById("more-actions");
+    const button = menu && document.querySelector(".more-button[popovertarget=more-actions]");
+    if (!button) return;
+    button.setAttribute("aria-expanded", "false");
+    menu.addEventListener("toggle", (event) => {
+      button.setAttribute("aria-expanded", String(event.newState === "open"));
+    });
+    // A dialog opened from the menu closes the menu; when the dialog closes, the browser cannot
+    // give focus back to the hidden menu item (it would fall to <body>), so it goes to the menu's
+    // button. Where the item shows (wide screens), the browser's own return stands.
+    for (const opener of menu.querySelectorAll("[commandfor]")) {
+      const dialog = document.getElementById(opener.getAttribute("commandfor"));
+      if (!dialog) continue;
+      dialog.addEventListener("close", () => {
+        if (!opener.getClientRects().length && button.getClientRects().length) button.focus();
+      });
+    }
+  }
+
   // ---- where focus goes after a listing changes -----------------------------------------------
 
   function countShown() {
@@ -205,8 +255,11 @@
       if (xhr.getResponseHeader("HX-Reswap") === "none") return;
       const elt = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
       const fromDialog = elt && document.getElementById("confirm-dialog").contains(elt);
-      if (xhr.getResponseHeader("HX-Retarget") && !(target.id === "listing" && fromDialog)) return;
-      if (target.matches("#listing tr.more-row")) {
+      // The versions of a file and the deleted files: panels whose rows change one at a time.
+      const panel = target.id === "versions" || target.id === "deleted";
+      const retargeted = xhr.getResponseHeader("HX-Retarget");
+      if (retargeted && !(target.id === "listing" && fromDialog) && !panel) return;
+      if (target.matches("#listing tr.more-row, #deleted tr.more-row")) {
         // "Load more": focus the first new row.
         const before = target.previousElementSibling;
         const body = target.parentElement;
@@ -220,16 +273,32 @@
         focusSoon(rowControl(next) || listingHeading());
       } else if (target.id === "listing") {
         const rowId = elt && elt.dataset ? elt.dataset.focusRow : "";
-        if (rowId) {
+        const focusId = elt && elt.dataset ? elt.dataset.focusId : "";
+        if (focusId) {
+          // A column's heading sorted the listing: focus stays on that heading.
+          setTimeout(() => focusSoon(document.getElementById(focusId) || listingHeading()), 0);
+        } else if (rowId) {
           // Undo: focus the row that came back.
           setTimeout(() => focusSoon(firstControl(document.getElementById(rowId)) || listingHeading()), 0);
         } else if (fromDialog) {
           // The last row was deleted: the listing now says the folder is empty.
           setTimeout(() => focusSoon(listingHeading()), 0);
         }
-      } else if (target.id === "versions" || target.id === "deleted") {
+      } else if (target.matches("#versions tbody tr, #deleted tbody tr:not(.more-row)")) {
+        // One row of the versions or the deleted files: it comes back changed (focus stays in
+        // it) or it goes (focus the next row, or the previous one, or the panel's heading).
+        const panelId = target.closest("section").id;
+        const next = target.nextElementSibling;
+        const previous = target.previousElementSibling;
+        setTimeout(() => {
+          const changed = target.id ? document.getElementById(target.id) : null;
+          const row = changed || [next, previous].find((other) => other && other.isConnected);
+          focusSoon(sameControl(row, elt) || panelHeading(document.getElementById(panelId)));
+        }, 0);
+      } else if (panel) {
+        // The whole panel ("Restore all", a restore, the last row gone): focus its heading.
         if (elt && (target.contains(elt) || fromDialog)) {
-          setTimeout(() => focusSoon(document.getElementById(target.id)), 0);
+          setTimeout(() => focusSoon(panelHeading(document.getElementById(target.id))), 0);
         }
       }
     });
@@ -290,6 +359,7 @@
     setUpCopyButtons();
     setUpBusyState();
     setUpDialogs();
+    setUpToolbar();
     setUpListingFocus();
     setUpToasts();
   });

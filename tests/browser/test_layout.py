@@ -1,10 +1,11 @@
 """Layout, phone, keyboard and time zones of the pane (issue 13), in a real Chromium.
 
 Phones are 390 px wide, desktops 1440 px: no page scrolls sideways on a phone and its buttons
-stay in reach, the bucket sidebar becomes a menu at the top, long names stay on one line
-(truncated in the middle, whole in the title and the accessible name), the listing's columns
-keep their widths from folder to folder, times name their zone, and the keyboard reaches the
-files through a skip link.
+stay in reach, the bucket sidebar becomes a menu at the top, the toolbar takes one line (Upload
+files and a More menu for the other actions) so the listing starts near the top, long names stay
+on one line on a desktop and take at most two on a phone (truncated in the middle, whole in the
+title and the accessible name), the listing's columns keep their widths from folder to folder,
+times name their zone, and the keyboard reaches the files through a skip link.
 """
 
 import re
@@ -15,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from buckets.tokens import token_create
 from objects import services
+from objects.models import Object
 
 from ..conftest import put
 from .conftest import sign_in
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
 LONG_NAME = "quarterly-report-" + "x" * 270 + "-final-v2.csv"
+DEEP = "a-rather-long-folder-name/another-folder/third-level-folder/fourth/"
 
 
 def browser_path(bucket, prefix: str = "") -> str:
@@ -113,19 +116,224 @@ def test_the_bucket_switcher_replaces_the_sidebar_on_a_phone(phone: Page, bucket
     expect(page.get_by_role("heading", name="other things", level=1)).to_be_visible()
 
 
-def test_a_long_name_stays_on_one_line_whole_in_title_and_accessible_name(alice_page: Page, bucket):
+def test_the_listing_starts_near_the_top_of_a_phone(phone: Page, bucket):
+    """The top bar, the bucket switcher, the bucket's title and tabs and the toolbar take one line
+    each, so the listing (the box that holds it) starts within the first quarter of the screen,
+    at the bucket's root and deep in folders with long names (it started at ~310 px)."""
+    put(bucket, "report.csv", b"r")
+    put(bucket, DEEP + "report.csv", b"r")
+    page = phone
+    for prefix in ("", DEEP):
+        page.goto(browser_path(bucket, prefix))
+        top = page.locator("#listing").bounding_box()["y"]
+        assert top <= 210, (prefix, top)
+        # The breadcrumbs are one line, and it ends with the current folder in view.
+        crumbs = page.get_by_role("navigation", name="Breadcrumb")
+        links = crumbs.get_by_role("link")
+        line = links.first.evaluate("(el) => parseFloat(getComputedStyle(el).lineHeight)")
+        assert crumbs.bounding_box()["height"] <= line + 1
+        current = links.last.bounding_box()
+        assert current["x"] >= 0 and current["x"] + current["width"] <= PHONE["width"], current
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # Upload files is the one action shown; the others are in More.
+        expect(page.get_by_role("button", name="Upload files")).to_be_visible()
+        expect(page.get_by_role("button", name="More actions")).to_be_visible()
+        for hidden in ("Create folder", "Upload folder"):
+            expect(page.get_by_role("button", name=hidden)).to_be_hidden()
+        expect(page.get_by_role("link", name="Deleted files")).to_be_hidden()
+
+
+def test_the_more_menu_works_from_the_keyboard_on_a_phone(phone: Page, bucket, tmp_path):
+    put(bucket, DEEP + "report.csv", b"r")
+    put(bucket, DEEP + "gone.txt", b"bye")
+    services.object_delete(bucket=bucket, name=DEEP + "gone.txt")
+    page = phone
+    page.goto(browser_path(bucket, DEEP))
+    more = page.get_by_role("button", name="More actions")
+    menu = page.locator("#more-actions")
+    expect(more).to_have_attribute("aria-expanded", "false")
+
+    # Enter opens the menu, Escape closes it and focus stays on its button.
+    more.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_be_visible()
+    expect(more).to_have_attribute("aria-expanded", "true")
+    items = [
+        menu.get_by_role("link", name="Deleted files"),
+        menu.get_by_role("button", name="Create folder"),
+        menu.get_by_role("button", name="Upload folder"),
+    ]
+    for item in items:
+        expect(item).to_be_visible()
+        box = item.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    from .test_axe import axe_violations  # here: test_axe imports this module
+
+    assert axe_violations(page) == []
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(more).to_be_focused()
+    expect(more).to_have_attribute("aria-expanded", "false")
+
+    # Create folder: Tab from the button walks into the menu, Enter opens the dialog (the menu
+    # closes), and when the dialog closes focus comes back to More.
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(items[0]).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(items[1]).to_be_focused()
+    page.keyboard.press("Enter")
+    dialog = page.locator("#new-folder")
+    expect(dialog).to_be_visible()
+    expect(menu).to_be_hidden()
+    expect(page.get_by_label("Folder name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(more).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.keyboard.type("reports")
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("link", name="reports/", exact=True)).to_be_visible()
+    assert Object.objects.filter(bucket=bucket, name=DEEP + "reports/").exists()
+    expect(more).to_be_focused()
+
+    # Upload folder: the folder picker opens, the menu closes, the files upload.
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "cat.txt").write_bytes(b"meow")
+    page.keyboard.press("Enter")
+    for _ in range(3):
+        page.keyboard.press("Tab")
+    expect(items[2]).to_be_focused()
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(folder))
+    expect(menu).to_be_hidden()
+    expect(page.get_by_role("link", name="pictures/", exact=True)).to_be_visible()
+    assert Object.objects.filter(bucket=bucket, name=DEEP + "pictures/cat.txt").exists()
+
+    # Deleted files: a link to the folder's deleted files.
+    more.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=f"Deleted files in “{DEEP}”")).to_be_visible()
+    expect(page.get_by_text("gone.txt")).to_be_visible()
+
+
+def test_without_javascript_a_phone_reaches_every_action(browser, server, alice, bucket):
+    put(bucket, "report.csv", b"r")
+    context = browser.new_context(base_url=server.url, viewport=PHONE, java_script_enabled=False)
+    sign_in(context, server, alice)
+    page = context.new_page()
+    try:
+        page.goto(browser_path(bucket))
+        # The fallback upload form is there, in reach, and the popover opens without script.
+        for control in (page.locator("#pick-files"), page.locator("#pick-folder")):
+            expect(control).to_be_visible()
+        upload = page.get_by_role("button", name="Upload", exact=True)
+        expect(upload).to_be_visible()
+        more = page.get_by_role("button", name="More actions")
+        more.click()
+        expect(page.get_by_role("link", name="Deleted files")).to_be_visible()
+        expect(page.get_by_role("button", name="Create folder")).to_be_visible()
+        for control in (more, upload, page.get_by_role("link", name="Deleted files")):
+            box = control.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
+
+
+# The characters of an element that show: those whose box lies inside every box that clips it
+# (up to its table cell). A character an ellipsis covers counts as shown, which is near enough.
+VISIBLE_TEXT = """(element) => {
+  let shown = "";
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const clips = [];
+    for (let box = node.parentElement; box; box = box.parentElement) {
+      if (getComputedStyle(box).overflow !== "visible") clips.push(box.getBoundingClientRect());
+      if (box.tagName === "TD") break;
+    }
+    for (let index = 0; index < node.length; index += 1) {
+      const range = document.createRange();
+      range.setStart(node, index);
+      range.setEnd(node, index + 1);
+      const r = range.getBoundingClientRect();
+      const inside = clips.every((c) => r.left >= c.left - 0.5 && r.right <= c.right + 0.5
+        && r.top >= c.top - 0.5 && r.bottom <= c.bottom + 0.5);
+      if (r.width && inside) shown += node.data[index];
+    }
+  }
+  return shown;
+}"""
+
+
+def test_names_that_differ_in_the_middle_look_different_on_a_phone(phone: Page, bucket):
+    first = "report-2024-01-quarterly-final-version.csv"
+    second = "report-2024-02-quarterly-final-version.csv"
+    put(bucket, first, b"1")
+    put(bucket, second, b"2")
+    put(bucket, "short.txt", b"s")
+    page = phone
+    page.goto(browser_path(bucket))
+    names = [page.get_by_role("link", name=name, exact=True) for name in (first, second)]
+    line = page.get_by_role("link", name="short.txt", exact=True).bounding_box()["height"]
+    for name, full in zip(names, (first, second), strict=True):
+        expect(name).to_have_attribute("title", full)
+        assert name.bounding_box()["height"] <= 2 * line + 1  # at most two lines
+    # What shows differs: each shows its month, and its end.
+    shown = [name.evaluate(VISIBLE_TEXT) for name in names]
+    assert "2024-01" in shown[0] and "2024-02" in shown[1], shown
+    assert all(text.endswith("version.csv") for text in shown), shown
+
+
+def test_the_desktop_toolbar_shows_every_action_in_one_row(alice_page: Page, bucket):
+    put(bucket, DEEP + "report.csv", b"r")
+    page = alice_page
+    page.set_viewport_size(DESKTOP)
+    for prefix in ("", DEEP):
+        page.goto(browser_path(bucket, prefix))
+        expect(page.get_by_role("button", name="More actions")).to_be_hidden()
+        actions = [
+            page.get_by_role("link", name="Deleted files"),
+            page.get_by_role("button", name="Create folder"),
+            page.get_by_role("button", name="Upload folder"),
+            page.get_by_role("button", name="Upload files"),
+        ]
+        boxes = []
+        for action in actions:
+            expect(action).to_be_visible()
+            boxes.append(action.bounding_box())
+        # One row, in this order, at the right of the breadcrumbs' row.
+        assert len({round(box["y"]) for box in boxes}) == 1, boxes
+        assert [box["x"] for box in boxes] == sorted(box["x"] for box in boxes)
+        assert boxes[-1]["x"] + boxes[-1]["width"] <= DESKTOP["width"]
+        expect(page.get_by_role("button", name="Upload files")).to_have_text("Upload files")
+        crumbs = page.get_by_role("navigation", name="Breadcrumb").bounding_box()
+        assert crumbs["y"] + crumbs["height"] > boxes[0]["y"] and crumbs["y"] < boxes[0]["y"] + 40
+
+
+def test_a_long_name_takes_one_line_on_a_desktop_two_on_a_phone_whole_in_title_and_name(
+    alice_page: Page, bucket
+):
     put(bucket, LONG_NAME, b"long")
     put(bucket, "short.txt", b"s")
     page = alice_page
-    for viewport in (DESKTOP, PHONE):
+    for viewport, lines in ((DESKTOP, 1), (PHONE, 2)):
         page.set_viewport_size(viewport)
         page.goto(browser_path(bucket))
         name = page.locator("#listing .object-name").filter(has_text="final-v2.csv")
         expect(name).to_have_attribute("title", LONG_NAME)
         expect(page.get_by_role("link", name=LONG_NAME, exact=True)).to_have_count(1)
         short = page.locator("#listing .object-name").filter(has_text="short.txt")
-        # One line: as tall as a short name's row, and the end of the name shows.
-        assert name.bounding_box()["height"] <= short.bounding_box()["height"] + 1
+        # One line (two on a phone): as tall as a short name, or two of it; the name's end shows.
+        assert name.bounding_box()["height"] <= lines * short.bounding_box()["height"] + 1
         tail = name.locator(".name-tail")
         expect(tail).to_have_text(LONG_NAME[-12:])
         tail_box = tail.bounding_box()
@@ -207,7 +415,8 @@ def test_keyboard_reaches_the_first_file_and_load_more_in_a_few_tabs(
     focused = page.evaluate_handle("document.activeElement")
     assert focused.evaluate("(el) => el.textContent.trim()") == "Skip to files"
     page.keyboard.press("Enter")
-    for _ in range(3):
+    # Past "Skip to the end of the list" and the four sortable headings.
+    for _ in range(6):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.classList.contains('object-name')"):
             break
