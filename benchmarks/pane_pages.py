@@ -89,7 +89,10 @@ def time_pages(*, files: int, repeat: int = 7) -> None:
                 found = NEXT.search(client.get(later).text)
                 assert found, "no Load more"
                 later = html.unescape(found.group(1))
-            for page, address in (("first page", first), ("sixth page", later)):
+            for page, address in (
+                ("first page (subfolders)", first),
+                ("sixth page (files)", later),
+            ):
 
                 def render(address=address) -> float:
                     started = time.perf_counter()
