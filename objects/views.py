@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url, reswap, retarget
 
@@ -281,7 +282,12 @@ def _listing_context(
         "listing_url": browser_url(bucket, prefix, **View(view.sort, view.descending).args()),
         # Where "Load more" leaves the page: a reload shows as many rows again.
         "shown_url": browser_url(bucket, prefix, **view.args(shown=shown_after)),
-        "view_fields": view.args(shown=shown_after),
+        # The view as hidden fields, for the plain forms' redirects back to it (View).
+        "view_inputs": format_html_join(
+            "",
+            '<input type="hidden" name="{}" value="{}">',
+            view.args(shown=shown_after).items(),
+        ),
         # Reversed once for the page's rows, not once per row.
         "urls": {
             name: reverse(view_name, args=[bucket.bucket_id])
@@ -402,7 +408,7 @@ def object_upload(request: HttpRequest, bucket_id: str) -> HttpResponse:
         if wants_json:
             return JsonResponse({"error": error}, status=400)
         messages.error(request, error)
-        return redirect(browser_url(bucket, prefix))
+        return redirect(browser_url(bucket, prefix, **view_of(request).args()))
 
     results = []
     status = 200
@@ -443,7 +449,7 @@ def object_upload(request: HttpRequest, bucket_id: str) -> HttpResponse:
     stored = sum("error" not in result for result in results)
     if stored:
         messages.success(request, f"Uploaded {stored} file{'s' if stored != 1 else ''}.")
-    return redirect(browser_url(bucket, prefix))
+    return redirect(browser_url(bucket, prefix, **view_of(request).args()))
 
 
 _BROKE_OFF = "The upload broke off before all of it arrived; nothing was stored."
@@ -498,7 +504,7 @@ def _folder_form(
     its dialog for htmx, as a message after a redirect otherwise."""
     if not request.htmx:
         messages.error(request, error)
-        return redirect(browser_url(bucket, prefix))
+        return redirect(browser_url(bucket, prefix, **view_of(request).args()))
     context = {"bucket": bucket, "prefix": prefix, "folder_name": name, "folder_error": error}
     response = render(request, "objects/browser.html#folder-form", context, status=status)
     return reswap(retarget(response, "#folder-form"), "outerHTML")

@@ -674,3 +674,20 @@ def test_an_htmx_change_renders_the_listing_in_the_pages_view(alice_client, buck
     )
     assert shown_names(response) == ["ccc", "bb", "a"]
     assert [f.prefix for f in response.context["folders"]] == ["new/"]
+
+
+def test_plain_create_folder_and_upload_go_back_to_the_same_view(alice_client, bucket):
+    put(bucket, "a.txt")
+    page = alice_client.get(f"{browser_url(bucket)}?sort=date&order=desc")
+    # The toolbar's forms carry the view too.
+    assert page.text.count('<input type="hidden" name="sort" value="date">') >= 3
+    view = {"sort": "date", "order": "desc"}
+    made = alice_client.post(
+        reverse("folder_create", args=[bucket.bucket_id]), {"name": "new", **view}
+    )
+    assert made["Location"] == f"{browser_url(bucket)}?sort=date&order=desc"
+    sent = alice_client.post(
+        upload_url(bucket), {"files": SimpleUploadedFile("b.txt", b"b"), **view}
+    )
+    assert sent["Location"] == f"{browser_url(bucket)}?sort=date&order=desc"
+    assert shown_names(alice_client.get(sent["Location"])) == ["b.txt", "a.txt"]
