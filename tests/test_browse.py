@@ -205,3 +205,28 @@ def test_a_page_reads_about_as_many_rows_as_it_shows(bucket, sort):
         )
     assert len(second.files) == 50 and not second.folders
     assert len(queries) == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's plans (PostgreSQL's depend on table size)"
+)
+@pytest.mark.parametrize("sort", sorted(SORTS))
+def test_every_query_of_a_page_searches_an_index(bucket, sort):
+    """No query of a folder page scans the table: each seeks an object_by_* index."""
+    load(
+        bucket,
+        [(f"big/{i}.txt", i, "text/plain", i % 5) for i in range(50)] + [("big/s/x", 1, "a", 0)],
+    )
+    with CaptureQueriesContext(connection) as queries:
+        first = folder_page(bucket=bucket, prefix="big/", sort=sort, limit=10)
+        folder_page(
+            bucket=bucket, prefix="big/", sort=sort, limit=10, page_token=first.next_page_token
+        )
+    with connection.cursor() as cursor:
+        for query in queries.captured_queries:
+            cursor.execute(f"EXPLAIN QUERY PLAN {query['sql']}")
+            plan = " / ".join(row[-1] for row in cursor.fetchall())
+            assert "SCAN objects_object" not in plan, plan
+            assert "USING INDEX object_by_" in plan or "USING COVERING INDEX object_by_" in plan, (
+                plan
+            )
