@@ -23,6 +23,7 @@ from .forms import BucketCreateForm, BucketDeleteForm, LifecycleRuleForm, Protec
 from .models import Bucket
 from .services import bucket_create as create_bucket
 from .services import bucket_update_settings
+from .templatetags.bucket_tags import by_name
 
 
 def _render_list(request: HttpRequest, form: BucketCreateForm, status: int = 200) -> HttpResponse:
@@ -30,9 +31,12 @@ def _render_list(request: HttpRequest, form: BucketCreateForm, status: int = 200
         request,
         "buckets/list.html",
         {
-            # Each card's object count and size: one aggregate query for all the buckets.
-            "buckets": request.user.buckets.annotate(
-                object_count=Count("contents"), total_size=Sum("contents__size")
+            # Each card's object count and size: one aggregate query for all the buckets, in
+            # the sidebar's order.
+            "buckets": by_name(
+                request.user.buckets.annotate(
+                    object_count=Count("contents"), total_size=Sum("contents__size")
+                )
             ),
             "form": form,
         },

@@ -1038,7 +1038,15 @@
     restoreTray();
     form.addEventListener("click", (event) => {
       const picker = event.target.closest("[data-pick]");
-      if (picker) form.querySelector(picker.dataset.pick).click();
+      if (!picker) return;
+      // From the phone's More menu: close it first. Closing it in the same click, after the
+      // picker was asked for (popovertargetaction), sometimes kept Chromium's picker from opening.
+      const menu = picker.closest("[popover]");
+      if (menu && menu.matches(":popover-open")) {
+        menu.hidePopover();
+        document.querySelector(`[popovertarget="${menu.id}"]`)?.focus();
+      }
+      form.querySelector(picker.dataset.pick).click();
     });
     for (const input of form.querySelectorAll("input[type=file]")) {
       input.addEventListener("change", () => {

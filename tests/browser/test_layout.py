@@ -20,6 +20,7 @@ from objects.models import Object
 
 from ..conftest import put
 from .conftest import sign_in
+from .test_uploads import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -148,6 +149,11 @@ def test_the_more_menu_works_from_the_keyboard_on_a_phone(phone: Page, bucket, t
     put(bucket, DEEP + "gone.txt", b"bye")
     services.object_delete(bucket=bucket, name=DEEP + "gone.txt")
     page = phone
+    # Listening from the start: Playwright turns Chromium's file chooser interception on
+    # asynchronously, and a chooser asked for just after ``expect_file_chooser`` sometimes opened
+    # before it was on (1 run in 6) and never reached the test.
+    choosers = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
     page.goto(browser_path(bucket, DEEP))
     more = page.get_by_role("button", name="More actions")
     menu = page.locator("#more-actions")
@@ -209,9 +215,9 @@ def test_the_more_menu_works_from_the_keyboard_on_a_phone(phone: Page, bucket, t
     for _ in range(3):
         page.keyboard.press("Tab")
     expect(items[2]).to_be_focused()
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    chooser.value.set_files(str(folder))
+    page.keyboard.press("Enter")
+    wait_for(page, lambda: choosers)
+    choosers[0].set_files(str(folder))
     expect(menu).to_be_hidden()
     expect(page.get_by_role("link", name="pictures/", exact=True)).to_be_visible()
     assert Object.objects.filter(bucket=bucket, name=DEEP + "pictures/cat.txt").exists()
@@ -454,3 +460,50 @@ def test_the_bucket_list_counts_with_one_query_for_all_buckets(alice_client, ali
     with CaptureQueriesContext(connection) as four:
         assert alice_client.get(reverse("bucket_list")).status_code == 200
     assert len(four) == len(one)
+
+
+def test_the_layout_reaches_the_bottom_of_a_tall_window(browser, server, alice, bucket):
+    """On a page shorter than the window the sidebar runs down to the window's bottom edge (on
+    a phone, the main column), whatever the top bar's height, and nothing scrolls."""
+    pages = [
+        reverse("bucket_list"),
+        reverse("token_list"),
+        reverse("deleted_list", args=[bucket.bucket_id]),
+    ]
+    for viewport, column in [
+        ({"width": 1440, "height": 1600}, ".sidebar"),
+        ({"width": 390, "height": 1600}, "#main"),
+    ]:
+        context = browser.new_context(base_url=server.url, viewport=viewport)
+        sign_in(context, server, alice)
+        page = context.new_page()
+        for path in pages:
+            page.goto(path)
+            bottom, scrolls = page.evaluate(
+                """(column) => [document.querySelector(column).getBoundingClientRect().bottom,
+                                document.documentElement.scrollHeight]""",
+                column,
+            )
+            assert bottom == pytest.approx(viewport["height"], abs=0.5), (viewport, path)
+            assert scrolls == viewport["height"], (viewport, path)
+        context.close()
+
+
+def test_the_sidebar_and_the_bucket_list_order_buckets_by_name_whatever_the_case(
+    alice_page: Page, alice, bucket
+):
+    from buckets.services import bucket_create
+
+    for name in ["Zebra", "apple", "Mango", "banana"]:
+        bucket_create(owner=alice, name=name)
+    by_name = ["apple", "banana", "Mango", "photos", "Zebra"]
+    page = alice_page
+    page.goto(reverse("bucket_list"))
+    expect(page.locator(".bucket-cards .bucket-link")).to_have_text(by_name)
+    expect(page.locator(".sidebar .bucket-nav a")).to_have_text(by_name)
+    # The phone's bucket menu too, between "All buckets" and "New bucket".
+    switcher = page.locator(".bucket-switcher .bucket-nav a")
+    assert switcher.all_text_contents()[1:-1] == by_name
+    # And on a bucket's own pages, whose views list the buckets themselves.
+    page.goto(browser_path(bucket))
+    expect(page.locator(".sidebar .bucket-nav a")).to_have_text(by_name)
