@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 
 
@@ -48,7 +49,8 @@ class Bucket(models.Model):
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["name", "id"]
+        # Case-insensitive, as the pane lists them ("alpha" before "Zebra").
+        ordering = [Lower("name"), "id"]
         constraints = [
             models.UniqueConstraint(fields=["owner", "name"], name="bucket_unique_name_per_owner")
         ]
