@@ -5,7 +5,12 @@
 Starts objstore as the benchmark does (production mode, gunicorn, SQLite) with one worker, on
 local disk, fake-gcs-server or moto's S3 server; uploads one object through the JSON API (a
 media upload streamed by curl), downloads it, checks every byte by MD5, and prints the worker's
-resident memory before and its peak after each transfer, with the transfer speeds.
+resident memory before and its peak during each transfer, with the transfer speeds.
+
+Each peak is the kernel's VmHWM, reset to the current VmRSS (by writing 5 to
+/proc/<pid>/clear_refs, for every process of the server) at the start of each transfer: without
+the reset VmHWM is the peak since the worker started, so the download's could never show less
+than the upload's.
 """
 
 import argparse
@@ -16,7 +21,14 @@ from pathlib import Path
 
 from tests.cloud import start_fake_gcs, start_moto, storage_env
 
-from .servers import curl_download, curl_upload, md5_file, process_tree, start_objstore
+from .servers import (
+    curl_download,
+    curl_upload,
+    md5_file,
+    process_tree,
+    reset_peak_rss,
+    start_objstore,
+)
 
 MiB = 1024 * 1024
 
@@ -38,12 +50,15 @@ def run(backend: str, source: Path, work: Path) -> dict[str, float]:
     try:
         worker = process_tree(server.process.pid)[1]
         auth = ["-H", f"Authorization: Bearer {server.token}"]
+        reset_peak_rss(server.process.pid)
         before = status_kib(worker, "VmRSS")
         started = time.monotonic()
         curl_upload(server.url, server.bucket, "big.bin", source, auth)
         upload_seconds = time.monotonic() - started
         peak_upload = status_kib(worker, "VmHWM")
         target = work / "down.bin"
+        reset_peak_rss(server.process.pid)  # the download's own peak, not the upload's
+        before_download = status_kib(worker, "VmRSS")
         started = time.monotonic()
         curl_download(server.url, server.bucket, "big.bin", target, auth)
         download_seconds = time.monotonic() - started
@@ -58,8 +73,9 @@ def run(backend: str, source: Path, work: Path) -> dict[str, float]:
     return {
         "before": before / 1024,
         "peak_upload": peak_upload / 1024,
+        "before_download": before_download / 1024,
         "peak_download": peak_download / 1024,
-        "growth": (peak_download - before) / 1024,
+        "growth": (max(peak_upload, peak_download) - before) / 1024,
         "upload": size_mib / upload_seconds,
         "download": size_mib / download_seconds,
     }
@@ -79,16 +95,16 @@ def main() -> None:
             for _ in range(args.size_mib):
                 handle.write(os.urandom(MiB))
         print(
-            "| backend | worker RSS before | peak during upload | peak during download | "
-            "growth | upload MiB/s | download MiB/s |"
+            "| backend | worker RSS before | peak during upload | RSS before download | "
+            "peak during download | growth | upload MiB/s | download MiB/s |"
         )
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for backend in args.backend:
             r = run(backend, source, work)
             print(
                 f"| {backend} | {r['before']:.1f} MiB | {r['peak_upload']:.1f} MiB | "
-                f"{r['peak_download']:.1f} MiB | {r['growth']:.1f} MiB | {r['upload']:.0f} | "
-                f"{r['download']:.0f} |",
+                f"{r['before_download']:.1f} MiB | {r['peak_download']:.1f} MiB | "
+                f"{r['growth']:.1f} MiB | {r['upload']:.0f} | {r['download']:.0f} |",
                 flush=True,
             )
 

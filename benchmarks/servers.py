@@ -20,7 +20,16 @@ sys.path.insert(0, str(ROOT))
 
 from tests.cloud import Emulator, free_port, start_fake_gcs  # noqa: E402
 
-__all__ = ["BareServer", "Emulator", "Objstore", "RssSampler", "start_fake_gcs", "start_objstore"]
+__all__ = [
+    "BareServer",
+    "Emulator",
+    "Objstore",
+    "BareGunicorn",
+    "RssSampler",
+    "start_bare_gunicorn",
+    "start_fake_gcs",
+    "start_objstore",
+]
 
 
 def process_tree(pid: int) -> list[int]:
@@ -45,16 +54,37 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) used so far by a process and its children that still run."""
-    ticks = 0
-    for child in process_tree(pid):
+def tree_cpu_ns(pid: int) -> int:
+    """Nanoseconds of CPU run so far by every thread of a process and of its children that
+    still run: the first field of /proc/<pid>/task/<tid>/schedstat (the scheduler's own
+    ``sum_exec_runtime``, exact to the nanosecond; ``/proc/<pid>/stat``'s utime and stime
+    come in 10 ms ticks). A thread that ended between two readings takes its time with it:
+    the servers measured here keep their threads (gunicorn's gthread pool, Go's runtime)."""
+    total = 0
+    for process in process_tree(pid):
         try:
-            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = list(Path(f"/proc/{process}/task").iterdir())
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+        for task in tasks:
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and its children that still run (from schedstat)."""
+    return tree_cpu_ns(pid) / 1e9
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Reset VmHWM (the peak resident set the kernel keeps per process) of every process of the
+    tree to its current VmRSS: writing 5 to /proc/<pid>/clear_refs. Without it VmHWM is the
+    peak since the process started, so a later phase can never show less than an earlier one."""
+    for process in process_tree(pid):
+        Path(f"/proc/{process}/clear_refs").write_text("5")
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -195,36 +225,63 @@ def start_objstore(
         text=True,
     ).stdout.split()
     token, bucket, session_key = out[-3:]
+    url = f"http://127.0.0.1:{port}"
+    process = _gunicorn("objstore_site.wsgi", url, env)
+    return Objstore(
+        url=url, token=token, bucket=bucket, process=process, env=env, session_cookie=session_key
+    )
+
+
+def _gunicorn(app: str, url: str, env: dict[str, str]) -> subprocess.Popen:
+    """gunicorn with objstore_site/gunicorn.conf.py (the README's start command) serving
+    ``app``, once it answers /healthz."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "objstore_site/gunicorn.conf.py",
-            "objstore_site.wsgi",
-        ],
+        [sys.executable, "-m", "gunicorn", "-c", "objstore_site/gunicorn.conf.py", app],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
             if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
-                break
+                return process
         except requests.RequestException:
             pass
         if process.poll() is not None:
-            raise SystemExit("objstore's gunicorn did not start")
+            raise SystemExit(f"gunicorn ({app}) did not start")
         time.sleep(0.1)
-    else:
-        process.kill()
-        raise SystemExit("objstore did not answer /healthz")
-    return Objstore(
-        url=url, token=token, bucket=bucket, process=process, env=env, session_cookie=session_key
-    )
+    process.kill()
+    raise SystemExit(f"gunicorn ({app}) did not answer /healthz")
+
+
+@dataclass
+class BareGunicorn:
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_bare_gunicorn(workers: int | None = None) -> BareGunicorn:
+    """The floor for a small call: gunicorn with objstore's own gunicorn.conf.py (same worker
+    class, workers, threads, gc.freeze) serving benchmarks.small_calls.canned_app, which reads
+    the request body and answers every request with the same 60 bytes of JSON."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OBJSTORE_", "DATABASE_"))},
+        "OBJSTORE_BIND": f"127.0.0.1:{port}",
+        "OBJSTORE_ACCESS_LOG": "off",
+    }
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    url = f"http://127.0.0.1:{port}"
+    return BareGunicorn(url, _gunicorn("benchmarks.small_calls:canned_app", url, env))
 
 
 def curl_upload(base: str, bucket: str, name: str, source: Path, headers: list[str]) -> None:
@@ -262,6 +319,30 @@ def curl_download(
         ],
         check=True,
     )
+
+
+def curl_download_md5(base: str, bucket: str, name: str, headers: list[str]) -> tuple[str, int]:
+    """A media download by curl to its standard output, hashed as it streams by (the bytes
+    never touch the disk): (MD5 hex digest, bytes)."""
+    digest, size = hashlib.md5(), 0
+    with subprocess.Popen(
+        [
+            "curl",
+            "-sSf",
+            "-o",
+            "-",
+            *headers,
+            f"{base}/download/storage/v1/b/{bucket}/o/{name}?alt=media",
+        ],
+        stdout=subprocess.PIPE,
+    ) as curl:
+        assert curl.stdout is not None
+        while block := curl.stdout.read(1024 * 1024):
+            digest.update(block)
+            size += len(block)
+    if curl.returncode:
+        raise subprocess.CalledProcessError(curl.returncode, "curl")
+    return digest.hexdigest(), size
 
 
 def md5_file(path: Path) -> str:
