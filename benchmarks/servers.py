@@ -142,6 +142,15 @@ class RssSampler:
             self._process.join(timeout=5)
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """Ask a server to stop, and kill it if it has not within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @dataclass
 class Objstore:
     url: str
@@ -163,11 +172,7 @@ class Objstore:
         ).stdout
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 def start_objstore(
@@ -261,11 +266,7 @@ class BareGunicorn:
     process: subprocess.Popen
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 def start_bare_gunicorn(workers: int | None = None) -> BareGunicorn:
