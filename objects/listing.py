@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from buckets.models import Bucket
+from objstore_site.db import ALIAS, fetch_values
 
 from .glob import compile_glob
 from .models import Object, ObjectVersion
@@ -199,17 +200,24 @@ def objects_list(
 def _plain_page(bucket: Bucket, lower: _Bound, upper: str | None, max_results: int) -> ListPage:
     """Without a delimiter or a glob every name in range is an item: one range query reads the
     page (and one row more, to know whether another page follows)."""
-    rows = Object.objects.filter(bucket=bucket)
-    rows = (
-        rows.filter(name__gte=lower.name) if lower.inclusive else rows.filter(name__gt=lower.name)
-    )
+    where = _where(f"{_NAME} {'>=' if lower.inclusive else '>'} %s")
+    params: list = [bucket.pk, lower.name]
     if upper is not None:
-        rows = rows.filter(name__lt=upper)
-    values = list(rows.order_by("name").values_list(*_LISTED_FIELDS)[: max_results + 1])
-    page = ListPage(objects=[ListedObject(bucket, *row) for row in values[:max_results]])
-    if len(values) > max_results:
+        where += f" AND {_NAME} < %s"
+        params.append(upper)
+    rows = fetch_values(
+        Object, _LISTED_FIELDS, f"{where} ORDER BY {_NAME} LIMIT %s", [*params, max_results + 1]
+    )
+    page = ListPage(objects=[ListedObject(bucket, *row) for row in rows[:max_results]])
+    if len(rows) > max_results:
         page.next_page_token = _encode_token("o", page.objects[-1].name)
     return page
+
+
+def _where(condition: str) -> str:
+    """``WHERE`` the row is in the bucket (the first parameter) ``AND condition``."""
+    bucket_column = connection.ops.quote_name(Object._meta.get_field("bucket").column)
+    return f"WHERE {ALIAS}.{bucket_column} = %s AND {condition}"
 
 
 class _NameScanner:
@@ -274,13 +282,15 @@ class ListedObject:
 
 
 _VERSION_FIELDS = [f.name for f in fields(ListedObject) if f.name != "bucket"]
-_LISTED_FIELDS = _VERSION_FIELDS[: _VERSION_FIELDS.index("time_deleted")]
+_LISTED_FIELDS = tuple(_VERSION_FIELDS[: _VERSION_FIELDS.index("time_deleted")])
+_NAME = f"{ALIAS}.name"  # "name" is no keyword to quote on any backend objstore supports
 
 
 def _rows(bucket: Bucket, names: list[str]) -> list[ListedObject]:
     if not names:
         return []
-    rows = Object.objects.filter(bucket=bucket, name__in=names).values_list(*_LISTED_FIELDS)
+    where = _where(f"{_NAME} IN ({', '.join(['%s'] * len(names))})")
+    rows = fetch_values(Object, _LISTED_FIELDS, where, [bucket.pk, *names])
     found = {row[0]: ListedObject(bucket, *row) for row in rows}
     # A name deleted between the scan and this read is simply not listed.
     return [found[name] for name in names if name in found]

@@ -40,6 +40,7 @@ from buckets import quotas
 from buckets.models import Bucket
 from buckets.quotas import QuotaExceeded
 from buckets.services import merge_map
+from objstore_site import db
 from objstore_site.db import delete_row, get_row, insert_row
 
 from . import retirement
@@ -787,8 +788,7 @@ def _keep(bucket: Bucket, rows: Sequence[Object | _Retiring], state: str, now: d
         f" SELECT {data}, %s, %s, %s, %s, %s FROM {quote(Object._meta.db_table)}"
         f" WHERE {quote('id')} IN ({', '.join(['%s'] * len(pks))})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [bucket.pk, state, *values, *pks])
+    db.execute(sql, [bucket.pk, state, *values, *pks])
 
 
 def _delete_noncurrent(

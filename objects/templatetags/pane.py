@@ -2,9 +2,14 @@
 
 import hashlib
 from datetime import UTC, datetime
+from html import escape  # what django.utils.html.escape calls, without its lazy-string checks
+from urllib.parse import quote
 
 from django import template
-from django.utils.html import format_html
+from django.template.defaultfilters import filesizeformat
+from django.template.defaulttags import CsrfTokenNode
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -33,24 +38,150 @@ def name_parts(name: str) -> tuple[str, str]:
 
 
 @register.filter
-def middle_name(name: str) -> str:
+def middle_name(name: str) -> SafeString:
     """The name as the listing shows it: a head span that may end in "…" and a tail span; the
     text (and so the accessible name) is the whole name."""
+    return mark_safe(_middle_name(name))
+
+
+def _middle_name(name: str) -> str:
     head, tail = name_parts(name)
     if not tail:
-        return format_html('<span class="name-head">{}</span>', head)
-    return format_html(
-        '<span class="name-head">{}</span><span class="name-tail">{}</span>', head, tail
+        return f'<span class="name-head">{escape(head)}</span>'
+    return (
+        f'<span class="name-head">{escape(head)}</span>'
+        f'<span class="name-tail">{escape(tail)}</span>'
     )
 
 
 @register.filter
-def when(value: datetime | None) -> str:
+def when(value: datetime | None) -> SafeString:
     """A ``<time>`` in UTC with the zone said ("2026-11-30 18:28 UTC"); pane.js rewrites its
     text into the browser's local time and zone."""
+    return mark_safe(_when(value))
+
+
+def _when(value: datetime | None) -> str:
     if value is None:
         return ""
     utc = value.astimezone(UTC)
-    return format_html(
-        '<time datetime="{}">{}</time>', utc.isoformat(), utc.strftime("%Y-%m-%d %H:%M UTC")
-    )
+    return f'<time datetime="{escape(utc.isoformat())}">{utc:%Y-%m-%d %H:%M} UTC</time>'
+
+
+# ---- the listing's rows -----------------------------------------------------------------------
+#
+# A folder page shows up to 100 rows of ~22 values each. Through the template language each
+# value costs ~10 us (variable lookup, filters, escaping, the autoescape checks), ~0.35 ms a row
+# and most of the page's time. These functions write the same markup (the template's, line for
+# line) with every value escaped (``html.escape``, which Django's own escape calls).
+
+_FOLDER_ROW = """
+      <tr class="folder-row" id="{row_id}">
+        <td class="name">
+          <a href="{browse}?prefix={quoted}" class="folder-link name-cell" aria-label="{label}">
+            <svg aria-hidden="true" width="18" height="18"><use href="#icon-folder"></use></svg>
+            <span class="object-name-folder" title="{prefix}">{middle}</span>
+          </a>
+        </td>
+        <td class="num muted">—</td>
+        <td class="hide-narrow muted">Folder</td>
+        <td class="hide-narrow muted">—</td>
+        <td class="actions-cell"><div class="row-actions">
+          \n{delete_form}"""
+
+_FILE_ROW = """
+      <tr class="file-row" id="{row_id}">
+        <td class="name">
+          <div class="name-cell">
+            <svg aria-hidden="true" width="18" height="18"><use href="#icon-file"></use></svg>
+            <a class="object-name" aria-label="{basename}" href="{versions}?name={quoted}" title="{name}">{middle}</a>
+          </div>
+        </td>
+        <td class="num">{size}</td>
+        <td class="hide-narrow muted type">{content_type}</td>
+        <td class="hide-narrow muted">{when}</td>
+        <td class="actions-cell"><div class="row-actions">
+          <a class="icon-button" href="{download}?name={quoted}" aria-label="Download {basename}" title="Download" download>
+            <svg aria-hidden="true" width="18" height="18"><use href="#icon-download"></use></svg>
+          </a>
+          <a class="icon-button versions-action" href="{versions}?name={quoted}" aria-label="Versions of {basename}" title="Versions">{history}</a>
+{delete_form}"""  # noqa: E501 (the template's lines, as they were)
+
+# Each row's trashcan: a form that posts the row's name (its answer is the confirmation).
+_DELETE_FORM = """          <form method="post" action="{action}"
+                hx-post="{action}" hx-target="closest tr" hx-swap="outerHTML"
+                hx-disabled-elt="find button">
+            {csrf}
+            <input type="hidden" name="{field}" value="{value}">
+            <input type="hidden" name="prefix" value="{current}">
+            {view_inputs}
+            <button type="submit" class="icon-button danger" aria-label="Delete {label}" title="{title}">{trash}</button>
+          </form>
+        </div></td>
+      </tr>
+      """  # noqa: E501
+
+_TRASH = '<svg aria-hidden="true" width="18" height="18"><use href="#icon-trash"></use></svg>\n'
+_HISTORY = '<svg aria-hidden="true" width="18" height="18"><use href="#icon-history"></use></svg>\n'
+
+
+@register.simple_tag(takes_context=True)
+def listing_rows(context: template.Context) -> SafeString:
+    """The folder rows, then the file rows, of the page in ``context``."""
+    urls = context["urls"]
+    common = {
+        "csrf": CsrfTokenNode().render(context),
+        "current": escape(context["prefix"]),
+        "view_inputs": conditional_escape(context["view_inputs"]),
+        "trash": _TRASH,
+    }
+    parts = []
+    folder_delete, browse = escape(urls["folder_delete"]), escape(urls["browse"])
+    for folder in context["folders"]:
+        label, prefix = escape(folder.label), escape(folder.prefix)
+        parts.append(
+            _FOLDER_ROW.format(
+                row_id=row_id(folder.prefix),
+                browse=browse,
+                quoted=escape(quote(folder.prefix, safe="")),
+                label=label,
+                prefix=prefix,
+                middle=_middle_name(folder.label),
+                delete_form=_DELETE_FORM.format(
+                    action=folder_delete,
+                    field="folder",
+                    value=prefix,
+                    label=label,
+                    title="Delete folder",
+                    **common,
+                ),
+            )
+        )
+    parts.append("\n      ")  # the template's whitespace between its two loops
+    versions, download, delete = (escape(urls[key]) for key in ("versions", "download", "delete"))
+    for obj in context["files"]:
+        basename, name = escape(obj.basename), escape(obj.name)
+        parts.append(
+            _FILE_ROW.format(
+                row_id=row_id(obj.name),
+                basename=basename,
+                versions=versions,
+                download=download,
+                quoted=escape(quote(obj.name, safe="")),
+                name=name,
+                middle=_middle_name(obj.basename),
+                size=escape(filesizeformat(obj.size)),
+                content_type=escape(obj.content_type),
+                when=_when(obj.updated),
+                history=_HISTORY,
+                delete_form=_DELETE_FORM.format(
+                    action=delete,
+                    field="name",
+                    value=name,
+                    label=basename,
+                    title="Delete",
+                    **common,
+                ),
+            )
+        )
+    return mark_safe("".join(parts))  # every value above is escaped
