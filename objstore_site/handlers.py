@@ -3,15 +3,18 @@ lean path of their own.
 
 An API call authenticates with its bearer token and never touches a session, a CSRF cookie, a
 signed-in user, flash messages, htmx, the static files or the URL resolver. Django's handler
-costs such a call ~0.3 ms of CPU around a view that takes ~0.3 ms itself (measured in process,
-benchmarks/call_profile.py under gunicorn), mostly in machinery these calls do not use:
-resolving the URL, a wrapper per middleware, each middleware's hooks. ``LeanApiHandler`` runs
+cost a metadata GET ~0.33 ms of CPU around a view that takes ~0.3-0.4 ms itself (in process;
+this path: ~0.2 ms), mostly in machinery these calls do not use: resolving the URL, a wrapper
+per middleware, each middleware's hooks. ``LeanApiHandler`` runs
 the same steps that matter, in the same order, with Django's own parts: the request log
 (``RequestLogMiddleware``), the Host check, ``SecurityMiddleware`` (HTTPS redirect, HSTS,
 ``nosniff``, referrer and opener policies) and ``XFrameOptionsMiddleware``, the
 ``request_started``/``request_finished`` signals (database connections are recycled as
 Django recycles them), Django's answer to an exception (logged, ``got_request_exception``
 sent) and its log of 4xx/5xx responses; and the API view itself.
+
+``ATOMIC_REQUESTS`` does not apply to API calls (objstore never sets it: an upload must not hold
+a transaction open while its body arrives; the services open the transactions they need).
 
 A deployment that adds middleware of its own gets ``ApiHandler`` instead: Django's handler with
 ``settings.MIDDLEWARE`` minus the middleware listed in ``SKIPPED_FOR_API``, so that whatever it
