@@ -2,6 +2,8 @@
 
 gthread workers: a thread per request, so one long upload or download does not block the
 others, and no worker timeout kills a transfer that is still moving (the sync worker's would).
+objstore_site.workers.ThreadWorker is gthread with less bookkeeping per kept-alive request
+(see that module); OBJSTORE_WORKER_CLASS=gthread runs gunicorn's own worker instead.
 Downloads from local disk go out through sendfile. gunicorn-h1c (in requirements.txt) gives
 gunicorn its C request parser, which it picks up by itself (by py-spy, request parsing went
 from ~15 % to ~12 % of a small API call's CPU).
@@ -13,7 +15,7 @@ import os
 from gunicorn import glogging
 
 bind = os.environ.get("OBJSTORE_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+worker_class = os.environ.get("OBJSTORE_WORKER_CLASS", "objstore_site.workers.ThreadWorker")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count())))
 # 16 threads: OBJSTORE_MAX_BODY_READERS (by default 12 of them) may be receiving request bodies,
 # the rest always serve everything else (see objstore_site/bodies.py).
