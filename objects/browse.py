@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection
 
 from buckets.models import Bucket
+from objstore_site.db import ALIAS, fetch_first, fetch_values
 
 from . import sortkeys
 from .listing import _LISTED_FIELDS, InvalidPageToken, ListedObject, objects_list
@@ -116,23 +117,40 @@ def _files(
     the cursor ``after`` ([value,] name_key, id): one range of an ``object_by_*`` index."""
     column = SORTS[sort]
     order = ([column] if column else []) + ["name_key", "id"]
-    rows = Object.objects.filter(bucket=bucket, folder_key=base).exclude(name_key=_PLACEHOLDER_KEY)
+    quote = connection.ops.quote_name
+    columns = [f"{ALIAS}.{quote(Object._meta.get_field(name).column)}" for name in order]
+    where = _files_in()
+    params: list[Any] = [bucket.pk, base, _PLACEHOLDER_KEY]
     if after is not None:
-        params = _cursor(after, sort, len(order))
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(Object._meta.get_field(name).column) for name in order)
-        marks = ", ".join(["%s"] * len(order))
         # A row value comparison: both databases seek the index to it.
-        rows = rows.extra(
-            where=[f"({columns}) {'<' if descending else '>'} ({marks})"], params=params
-        )
-    rows = rows.order_by(*(f"-{name}" if descending else name for name in order))
+        marks = ", ".join(["%s"] * len(order))
+        where += f" AND ({', '.join(columns)}) {'<' if descending else '>'} ({marks})"
+        params += _cursor(after, sort, len(order))
+    direction = " DESC" if descending else ""
+    order_by = ", ".join(f"{column}{direction}" for column in columns)
+    rows = fetch_values(
+        Object,
+        (*_LISTED_FIELDS, "name_key", "id"),
+        f"{where} ORDER BY {order_by} LIMIT %s",
+        [*params, limit],
+    )
     listed = []
-    for row in rows.values_list(*_LISTED_FIELDS, "name_key", "id")[:limit]:
+    for row in rows:
         obj = ListedObject(bucket, *row[:-2])
         obj.name_key, obj.pk = row[-2], row[-1]
         listed.append(obj)
     return listed
+
+
+def _files_in() -> str:
+    """``WHERE`` the row (as ``r``) is a file directly in a folder; its parameters: the bucket's
+    pk, the folder's key and ``_PLACEHOLDER_KEY``."""
+    quote = connection.ops.quote_name
+    bucket = quote(Object._meta.get_field("bucket").column)
+    return (
+        f"WHERE {ALIAS}.{bucket} = %s AND {ALIAS}.{quote('folder_key')} = %s"
+        f" AND {ALIAS}.{quote('name_key')} <> %s"
+    )
 
 
 def _cursor(after: list, sort: str, width: int) -> list[Any]:
@@ -206,9 +224,7 @@ class _Subfolders:
             sql += f" AND {self._key} < %s"
             params.append(self.high)
         sql += f" ORDER BY {self._key}{' DESC' if self.descending else ''} LIMIT 1"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        row = fetch_first(sql, params)
         return row[0] if row else None
 
     def _pass(self, key: str) -> None:
@@ -255,11 +271,10 @@ def entry_count(
     if folders is None and folders_at_least > COUNT_FOLDERS_LIMIT:
         return None
     base = sortkeys.folder_key(prefix)
-    files = (
-        Object.objects.filter(bucket=bucket, folder_key=base)
-        .exclude(name_key=_PLACEHOLDER_KEY)
-        .order_by()[: COUNT_FILES_LIMIT + 1]
-        .count()
+    table = connection.ops.quote_name(Object._meta.db_table)
+    (files,) = fetch_first(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} {ALIAS} {_files_in()} LIMIT %s) counted",
+        [bucket.pk, base, _PLACEHOLDER_KEY, COUNT_FILES_LIMIT + 1],
     )
     if files > COUNT_FILES_LIMIT:
         return None

@@ -235,6 +235,12 @@ def get_row(model: type[M], /, *, for_update: bool = False, **columns: Any) -> M
     return fetch_row(model, tail, list(columns.values()))
 
 
+def fetch_first(sql: str, params: list[Any]) -> tuple | None:
+    """The first row of a hot path's SELECT (in Django's parameter style), as the driver gives
+    it (no conversion: for plain text and number columns), or None."""
+    return _run(connections[DEFAULT_DB_ALIAS], sql, params, "one")
+
+
 def execute(sql: str, params: list[Any]) -> int:
     """Run one statement of a hot path (in Django's parameter style); its row count."""
     return _run(connections[DEFAULT_DB_ALIAS], sql, params, "count")[0]

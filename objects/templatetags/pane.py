@@ -64,8 +64,8 @@ def when(value: datetime | None) -> SafeString:
 def _when(value: datetime | None) -> str:
     if value is None:
         return ""
-    utc = value.astimezone(UTC)
-    return f'<time datetime="{escape(utc.isoformat())}">{utc:%Y-%m-%d %H:%M} UTC</time>'
+    stamp = value.astimezone(UTC).isoformat()  # 2026-11-30T18:28:05+00:00: nothing to escape
+    return f'<time datetime="{stamp}">{stamp[:10]} {stamp[11:16]} UTC</time>'
 
 
 # ---- the listing's rows -----------------------------------------------------------------------
