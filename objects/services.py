@@ -1256,6 +1256,48 @@ def _copy_once(
         reader.close()
 
 
+class DestinationExists(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"An object named {name!r} already exists.")
+        self.name = name
+
+
+def object_move(*, bucket: Bucket, name: str, new_name: str, replace: bool = False) -> Object:
+    """Rename the live object ``name`` to ``new_name`` (a move, when the folder part changes):
+    its bytes (streamed) and metadata are copied, then ``name`` is deleted as any delete is
+    (kept as a noncurrent or soft-deleted version where the bucket keeps them).
+
+    An existing ``new_name`` is never replaced unless ``replace``: DestinationExists. If ``name``
+    is replaced by a new upload while it is copied, the copy is of the generation that was asked
+    for and the new upload stays where it is (the old name is only deleted while it still holds
+    the moved generation), so nothing written meanwhile is lost.
+    """
+    validate_object_name(new_name)
+    if new_name == name:
+        raise InvalidAttribute("The new name is the same as the old one.")
+    source = object_get(bucket=bucket, name=name)
+    try:
+        moved = object_copy(
+            source_bucket=bucket,
+            source_name=name,
+            bucket=bucket,
+            name=new_name,
+            source_generation=source.generation,
+            preconditions=Preconditions() if replace else Preconditions(if_generation_match=0),
+        )
+    except PreconditionFailed:
+        raise DestinationExists(new_name) from None
+    try:
+        object_delete(
+            bucket=bucket,
+            name=name,
+            preconditions=Preconditions(if_generation_match=source.generation),
+        )
+    except (PreconditionFailed, ObjectNotFound):
+        pass  # replaced or deleted meanwhile: that later write stands
+    return moved
+
+
 MAX_COMPOSE_SOURCES = 32
 
 

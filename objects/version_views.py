@@ -23,6 +23,7 @@ from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
 
 from . import services
+from .detail_views import details_url
 from .listing import InvalidPageToken
 from .models import Object, ObjectVersion
 from .templatetags.pane import row_id
@@ -99,6 +100,7 @@ def _versions_context(bucket: Bucket, name: str) -> dict:
         "soft_delete_on": bucket.soft_delete_seconds > 0,
         "retention": duration_words(bucket.soft_delete_seconds),
         "back_url": browser_url(bucket, folder),
+        "details_url": details_url(bucket, name),
         "deleted_url": deleted_url(bucket, folder),
         "versions_url": versions_url(bucket, name),
     }

@@ -296,6 +296,8 @@ def _listing_context(
                 ("folder_delete", "folder_delete"),
                 ("delete", "object_delete"),
                 ("versions", "object_versions"),
+                ("details", "object_details"),
+                ("zip", "folder_zip"),
                 ("download", "object_download"),
             )
         },

@@ -76,7 +76,7 @@ def _when(value: datetime | None) -> str:
 # line) with every value escaped (``html.escape``, which Django's own escape calls).
 
 _FOLDER_ROW = """
-      <tr class="folder-row" id="{row_id}">
+      <tr class="folder-row" id="{row_id}" data-move-to="{prefix}">
         <td class="name">
           <a href="{browse}?prefix={quoted}" class="folder-link name-cell" aria-label="{label}">
             <svg aria-hidden="true" width="18" height="18"><use href="#icon-folder"></use></svg>
@@ -87,14 +87,17 @@ _FOLDER_ROW = """
         <td class="hide-narrow muted">Folder</td>
         <td class="hide-narrow muted">—</td>
         <td class="actions-cell"><div class="row-actions">
-          \n{delete_form}"""
+          <a class="icon-button" href="{zip}?prefix={quoted}" aria-label="Download {label} as a zip" title="Download as a zip" download>
+            <svg aria-hidden="true" width="18" height="18"><use href="#icon-download"></use></svg>
+          </a>
+{delete_form}"""  # noqa: E501
 
 _FILE_ROW = """
-      <tr class="file-row" id="{row_id}">
+      <tr class="file-row" id="{row_id}" draggable="true" data-name="{name}">
         <td class="name">
           <div class="name-cell">
             <svg aria-hidden="true" width="18" height="18"><use href="#icon-file"></use></svg>
-            <a class="object-name" aria-label="{basename}" href="{versions}?name={quoted}" title="{name}">{middle}</a>
+            <a class="object-name" aria-label="{basename}" href="{details}?name={quoted}" title="{name}">{middle}</a>
           </div>
         </td>
         <td class="num">{size}</td>
@@ -137,12 +140,14 @@ def listing_rows(context: template.Context) -> SafeString:
     }
     parts = []
     folder_delete, browse = escape(urls["folder_delete"]), escape(urls["browse"])
+    zip_url = escape(urls["zip"])
     for folder in context["folders"]:
         label, prefix = escape(folder.label), escape(folder.prefix)
         parts.append(
             _FOLDER_ROW.format(
                 row_id=row_id(folder.prefix),
                 browse=browse,
+                zip=zip_url,
                 quoted=escape(quote(folder.prefix, safe="")),
                 label=label,
                 prefix=prefix,
@@ -158,7 +163,9 @@ def listing_rows(context: template.Context) -> SafeString:
             )
         )
     parts.append("\n      ")  # the template's whitespace between its two loops
-    versions, download, delete = (escape(urls[key]) for key in ("versions", "download", "delete"))
+    versions, download, delete, details = (
+        escape(urls[key]) for key in ("versions", "download", "delete", "details")
+    )
     for obj in context["files"]:
         basename, name = escape(obj.basename), escape(obj.name)
         parts.append(
@@ -166,6 +173,7 @@ def listing_rows(context: template.Context) -> SafeString:
                 row_id=row_id(obj.name),
                 basename=basename,
                 versions=versions,
+                details=details,
                 download=download,
                 quoted=escape(quote(obj.name, safe="")),
                 name=name,

@@ -306,6 +306,67 @@
     document.body.addEventListener("htmx:oobAfterSwap", countShown);
   }
 
+  // ---- drag a file onto a folder to move it ---------------------------------------------------
+  // File rows are draggable; folder rows and the breadcrumbs (data-move-to) take them. The move
+  // is the same POST as anywhere else (objects/detail_views.object_move); its answer is the
+  // listing again with the news as a toast. Keyboard users move a file from its Details page.
+  // Uploads (uploads.js) only react to drags that carry files, so the two never meet.
+
+  const MOVE_TYPE = "application/x-objstore-name";
+
+  function setUpDragMove() {
+    function clearMarks() {
+      document.querySelectorAll(".dragging, .drop-target").forEach((element) => {
+        element.classList.remove("dragging", "drop-target");
+      });
+    }
+    function dropTarget(event) {
+      const types = event.dataTransfer ? Array.from(event.dataTransfer.types || []) : [];
+      if (!types.includes(MOVE_TYPE) || !event.target.closest) return null;
+      return event.target.closest("[data-move-to]");
+    }
+    document.addEventListener("dragstart", (event) => {
+      const row = event.target.closest && event.target.closest("tr.file-row[data-name]");
+      if (!row) return;
+      event.dataTransfer.setData(MOVE_TYPE, row.dataset.name);
+      event.dataTransfer.setData("text/plain", row.dataset.name);
+      event.dataTransfer.effectAllowed = "move";
+      row.classList.add("dragging");
+    });
+    document.addEventListener("dragend", clearMarks);
+    document.addEventListener("dragover", (event) => {
+      const target = dropTarget(event);
+      if (!target) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "move";
+      document.querySelectorAll(".drop-target").forEach((element) => {
+        if (element !== target) element.classList.remove("drop-target");
+      });
+      target.classList.add("drop-target");
+    });
+    document.addEventListener("dragleave", (event) => {
+      const target = dropTarget(event);
+      if (target && !target.contains(event.relatedTarget)) target.classList.remove("drop-target");
+    });
+    document.addEventListener("drop", (event) => {
+      const target = dropTarget(event);
+      if (!target) return;
+      event.preventDefault();
+      const name = event.dataTransfer.getData(MOVE_TYPE);
+      const listing = document.getElementById("listing");
+      clearMarks();
+      if (!name || !listing || !window.htmx) return;
+      const folder = target.dataset.moveTo;
+      if (name.slice(0, name.lastIndexOf("/") + 1) === folder) return; // already there
+      window.htmx.ajax("POST", listing.dataset.moveUrl, {
+        source: listing,
+        target: "#listing",
+        swap: "outerHTML",
+        values: { name: name, folder: folder, prefix: listing.dataset.prefix },
+      });
+    });
+  }
+
   // ---- toasts ---------------------------------------------------------------------------------
 
   function setUpToasts() {
@@ -362,5 +423,6 @@
     setUpToolbar();
     setUpListingFocus();
     setUpToasts();
+    setUpDragMove();
   });
 })();

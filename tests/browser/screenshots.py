@@ -316,3 +316,20 @@ def test_9_phone_folder(demo, open_page):
     expect(page.locator("#listing tbody tr")).to_have_count(13)
     page.evaluate("window.scrollTo(0, 0)")
     shoot(page, "9-phone-folder.png")
+
+
+def test_10_details(demo, open_page):
+    name = "2024/trip-expenses.csv"
+    put(demo, name, b"date,place,amount\n2024-07-02,Lisbon,84.50\n2024-07-03,Porto,42.00\n")
+    services.object_patch(
+        bucket=demo,
+        name=name,
+        changes={"content_type": "text/csv"},
+        metadata_patch={"owner": "alice", "trip": "portugal-2024"},
+    )
+    page = open_page()
+    visit(page, reverse("object_details", args=[demo.bucket_id]) + f"?name={name}")
+    expect(
+        page.get_by_role("region", name="Preview of trip-expenses.csv, as a table")
+    ).to_be_visible()
+    shoot(page, "10-details.png", bottom="section[aria-labelledby=preview-title]")

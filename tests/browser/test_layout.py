@@ -9,6 +9,7 @@ times name their zone, and the keyboard reaches the files through a skip link.
 """
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -43,6 +44,9 @@ def pane_pages(bucket) -> dict[str, str]:
         "folder": browser_path(bucket, "docs/"),
         "deleted": reverse("deleted_list", args=[bucket.bucket_id]),
         "versions": reverse("object_versions", args=[bucket.bucket_id]) + "?name=notes.txt",
+        "details": reverse("object_details", args=[bucket.bucket_id])
+        + "?"
+        + urlencode({"name": "docs/" + LONG_NAME}),
         "settings": reverse("bucket_settings", args=[bucket.bucket_id]),
         "tokens": reverse("token_list"),
     }
@@ -427,9 +431,9 @@ def test_keyboard_reaches_the_first_file_and_load_more_in_a_few_tabs(
         if page.evaluate("document.activeElement.classList.contains('object-name')"):
             break
     assert page.evaluate("document.activeElement.textContent.trim()") == "file-000.txt"
-    # The name is a link to the file's versions page.
+    # The name is a link to the file's details page.
     page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(r"/versions/?\?name=file-000\.txt$"))
+    expect(page).to_have_url(re.compile(r"/details/?\?name=file-000\.txt$"))
 
     page.goto(browser_path(bucket))
     page.keyboard.press("Tab")

@@ -228,6 +228,7 @@ def _fill(bucket: Bucket) -> None:
     put(bucket, "a.txt", b"alpha", "text/plain")
     put(bucket, "b.txt", b"bravo", "text/plain")
     put(bucket, "dir/c.txt", b"charlie", "text/plain")
+    put(bucket, "dot.png", b"\x89PNG\r\n\x1a\n", "image/png")  # for the pane's image preview
     put(bucket, "gone.txt", b"soft-deleted", "text/plain")
     services.object_delete(bucket=bucket, name="gone.txt")  # kept by the 7-day soft delete
 
@@ -542,6 +543,16 @@ ACTIONS = [
         changes=False,  # a.txt is live: nothing to bring back
     ),
     Action("object versions", "GET", "/buckets/{b}/versions?name=a.txt", changes=False),
+    Action("object details", "GET", "/buckets/{b}/details?name=a.txt", changes=False),
+    Action("object preview", "GET", "/buckets/{b}/preview?name=dot.png", changes=False),
+    Action("folder zip", "GET", "/buckets/{b}/zip?prefix=dir/", changes=False),
+    Action("object move", "POST", "/buckets/{b}/move", {"name": "a.txt", "new_name": "moved.txt"}),
+    Action(
+        "object details save",
+        "POST",
+        "/buckets/{b}/details",
+        {"name": "a.txt", "content_type": "text/x-planted", "meta_key": "k", "meta_value": "v"},
+    ),
     Action(
         "version restore (gone)",
         "POST",
@@ -694,6 +705,7 @@ def test_pane_action_x_user(action, who, alice, charlie, bucket):
         "a.txt",
         "b.txt",
         "dir/c.txt",
+        "dot.png",
     ]
 
 

@@ -1,0 +1,309 @@
+"""A file's *Details* page: everything stored about it (path, size, checksums, generation,
+times, custom metadata), the addresses to reach it by (its path, ``gs://`` URI and JSON API
+URL, each with a copy button), and a form to change its content type and custom metadata.
+
+A plain page with a plain form, so it works without JavaScript. A save names the generation and
+metageneration it was shown, so it never overwrites a change made meanwhile (another tab, the
+API) or lands on a newer upload of the same name: the page then says so and shows the file as it
+is now, keeping what the user typed.
+"""
+
+import base64
+import binascii
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header, urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from buckets.access import get_bucket_for_user
+from buckets.models import Bucket
+
+from . import preview, services, zips
+from .api.resources import base_url, quote_name
+from .models import Object
+from .names import InvalidObjectName
+from .views import (
+    _breadcrumbs,
+    _done,
+    _folder_prefix,
+    browser_url,
+    deleted_url,
+    parse_generation,
+    versions_url,
+)
+
+
+def details_url(bucket: Bucket, name: str) -> str:
+    return f"{reverse('object_details', args=[bucket.bucket_id])}?{urlencode({'name': name})}"
+
+
+def _hex(b64: str) -> str:
+    try:
+        return base64.b64decode(b64, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return ""
+
+
+class MetadataForm:
+    """The edit form's values: the content type and the custom metadata as rows of key and
+    value (rows with an empty key are dropped), from the file or from what was posted."""
+
+    def __init__(self, content_type: str, rows: list[tuple[str, str]], blank_rows: int = 1):
+        self.content_type = content_type
+        self.rows = rows + [("", "")] * blank_rows
+        self.error = ""
+
+    @classmethod
+    def of(cls, obj: Object) -> "MetadataForm":
+        rows = [(str(key), str(value)) for key, value in sorted((obj.metadata or {}).items())]
+        return cls(obj.content_type, rows)
+
+    @classmethod
+    def posted(cls, data) -> "MetadataForm":
+        keys, values = data.getlist("meta_key"), data.getlist("meta_value")
+        rows = [(key.strip(), values[i] if i < len(values) else "") for i, key in enumerate(keys)]
+        rows = [(key, value) for key, value in rows if key or value]
+        return cls(data.get("content_type", "").strip(), rows, 2 if "add_row" in data else 1)
+
+    def metadata(self) -> dict[str, str]:
+        """The custom metadata the rows say; InvalidAttribute for a value without a key or a
+        key given twice."""
+        metadata: dict[str, str] = {}
+        for key, value in self.rows:
+            if not key and not value:
+                continue
+            if not key:
+                raise services.InvalidAttribute(f"The value “{value}” has no key.")
+            if key in metadata:
+                raise services.InvalidAttribute(f"The key “{key}” is given twice.")
+            metadata[key] = value
+        return metadata
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def object_details(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    bucket = get_bucket_for_user(request, bucket_id)
+    name = request.GET.get("name", "") if request.method == "GET" else request.POST.get("name", "")
+    try:
+        obj = services.object_get(bucket=bucket, name=name)
+    except services.ObjectNotFound:
+        obj = None
+    if request.method == "GET" or obj is None:
+        if obj is None and request.method == "POST":
+            messages.error(request, "This file was deleted since you opened it: nothing was saved.")
+        form = MetadataForm.of(obj) if obj is not None else None
+        return _render(request, bucket, name, obj, form, status=200 if obj else 404)
+
+    form = MetadataForm.posted(request.POST)
+    if "add_row" in request.POST:  # "Add a field" without JavaScript: the form, one row longer
+        return _render(request, bucket, name, obj, form)
+    shown_generation = parse_generation(request.POST.get("generation", ""))
+    shown_metageneration = parse_generation(request.POST.get("metageneration", ""))
+    try:
+        metadata = form.metadata()
+        if not form.content_type:
+            raise services.InvalidAttribute("Enter a content type, such as text/plain.")
+        saved = services.object_patch(
+            bucket=bucket,
+            name=name,
+            generation=shown_generation,
+            changes={"content_type": form.content_type},
+            metadata_patch=metadata,
+            replace_metadata=True,
+            preconditions=services.Preconditions(if_metageneration_match=shown_metageneration),
+        )
+    except services.InvalidAttribute as exc:
+        form.error = str(exc)
+        return _render(request, bucket, name, obj, form, status=400)
+    except services.ObjectNotFound:
+        form.error = (
+            "This file was replaced by a new upload since you opened it: nothing was saved. "
+            "Below is the new file; make your change again if you still want it."
+        )
+        return _render(request, bucket, name, obj, form, status=409)
+    except services.PreconditionFailed:
+        form.error = (
+            "Someone changed this file's details since you opened them: nothing was saved. "
+            "Below are its details now, and your changes are still in the form: save again "
+            "to apply them over the new ones."
+        )
+        return _render(request, bucket, name, obj, form, status=409)
+    messages.success(request, f"Saved the details of “{saved.basename}”.")
+    return redirect(details_url(bucket, name))
+
+
+class MoveForm:
+    """The *Rename or move* form: the new path typed, and why it was refused."""
+
+    def __init__(self, new_name: str, error: str = "", exists: bool = False) -> None:
+        self.new_name = new_name
+        self.error = error
+        self.exists = exists  # the new name is taken: the form offers to replace it
+
+
+def _folders_near(bucket: Bucket, folder: str) -> list[str]:
+    """Folders to suggest as the new path's folder: the root, the file's folder and what is
+    around it (its parent's subfolders and its own), at most a page of each."""
+    from .browse import folder_page
+
+    parent = folder.rpartition("/")[0].rpartition("/")[0]
+    parent = f"{parent}/" if parent else ""
+    found = {"", folder, parent}
+    for prefix in {parent, folder}:
+        found.update(folder_page(bucket=bucket, prefix=prefix, limit=100).folders)
+    return sorted(found)
+
+
+def _render(
+    request: HttpRequest,
+    bucket: Bucket,
+    name: str,
+    obj: Object | None,
+    form: MetadataForm | None,
+    status: int = 200,
+    move: "MoveForm | None" = None,
+) -> HttpResponse:
+    folder, _, basename = name.rpartition("/")
+    folder = f"{folder}/" if folder else ""
+    context = {
+        "bucket": bucket,
+        "buckets": request.user.buckets.all(),
+        "tab": "objects",
+        "name": name,
+        "basename": basename,
+        "folder": folder,
+        "crumbs": _breadcrumbs(folder),
+        "obj": obj,
+        "form": form,
+        "move": move or MoveForm(name),
+        "folders": _folders_near(bucket, folder),
+        "back_url": browser_url(bucket, folder),
+        "versions_url": versions_url(bucket, name),
+        "deleted_url": deleted_url(bucket, folder),
+        "gs_uri": f"gs://{bucket.bucket_id}/{name}",
+        "api_url": f"{base_url(request)}/storage/v1/b/{bucket.bucket_id}/o/{quote_name(name)}",
+    }
+    if obj is not None:
+        context.update(
+            {
+                "download_url": (
+                    f"{reverse('object_download', args=[bucket.bucket_id])}"
+                    f"?{urlencode({'name': name})}"
+                ),
+                "md5_hex": _hex(obj.md5_hash),
+                "crc32c_hex": _hex(obj.crc32c),
+                "preview": preview.preview_of(bucket, obj),
+                "preview_url": (
+                    f"{reverse('object_preview', args=[bucket.bucket_id])}"
+                    f"?{urlencode({'name': name, 'generation': obj.generation})}"
+                ),
+            }
+        )
+    return render(request, "objects/details.html", context, status=status)
+
+
+@require_GET
+@login_required
+def object_preview(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    """A raster image's bytes for the Details page's ``<img>``: only the image types of
+    ``objects.preview`` (never HTML, SVG or anything else that could run), under their own type,
+    with nosniff and a sandboxing CSP, as the download is."""
+    bucket = get_bucket_for_user(request, bucket_id)
+    generation = parse_generation(request.GET.get("generation", ""))
+    try:
+        obj, handle = services.object_read(
+            bucket=bucket, name=request.GET.get("name", ""), generation=generation
+        )
+    except services.ObjectNotFound:
+        return HttpResponse("No such object.", status=404, content_type="text/plain")
+    content_type = obj.content_type.split(";", 1)[0].strip().lower()
+    if content_type not in preview.IMAGE_TYPES or obj.size > preview.IMAGE_LIMIT:
+        handle.close()
+        return HttpResponse("No preview for this file.", status=404, content_type="text/plain")
+    response = FileResponse(handle, content_type=content_type)
+    response.block_size = services.CHUNK_SIZE
+    response["Content-Length"] = str(obj.size)
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+# What a move may be refused for besides its names, and the status each answers.
+_MOVE_REFUSED = {
+    services.InvalidAttribute: 400,
+    services.QuotaExceeded: 403,
+    services.ObjectTooLarge: 413,
+    services.InsufficientStorage: 507,
+}
+
+
+@require_POST
+@login_required
+def object_move(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    """Rename or move one file. From its Details page (``new_name``, the whole new path): back
+    to the Details of the new name, or the page again with the reason and, when the name is
+    taken, a *Replace it* button. From the listing, where a file was dropped on a folder
+    (``folder``, by htmx): the listing again with the news as a toast."""
+    bucket = get_bucket_for_user(request, bucket_id)
+    name = request.POST.get("name", "")
+    basename = name.rpartition("/")[2]
+    if "folder" in request.POST:
+        folder = _folder_prefix(request.POST.get("folder", ""))
+        new_name = folder + basename
+    else:
+        new_name = request.POST.get("new_name", "").strip()
+    replace = request.POST.get("replace") == "yes"
+    error, exists, status = "", False, 200
+    try:
+        moved = services.object_move(bucket=bucket, name=name, new_name=new_name, replace=replace)
+    except services.DestinationExists:
+        error, exists, status = f"A file named “{new_name}” already exists.", True, 409
+    except services.ObjectNotFound:
+        error, status = f"“{name}” no longer exists: nothing was moved.", 404
+    except InvalidObjectName as exc:
+        error, status = " ".join(exc.messages), 400
+    except tuple(_MOVE_REFUSED) as exc:
+        error = str(exc)
+        status = next(code for kind, code in _MOVE_REFUSED.items() if isinstance(exc, kind))
+    if "folder" in request.POST:
+        prefix = _folder_prefix(request.POST.get("prefix", ""))
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"Moved “{basename}” to “{moved.name}”.")
+        return _done(request, bucket, prefix, status=status)
+    if error:
+        try:
+            obj = services.object_get(bucket=bucket, name=name)
+        except services.ObjectNotFound:
+            obj = None
+        form = MetadataForm.of(obj) if obj is not None else None
+        move = MoveForm(new_name, error, exists)
+        return _render(request, bucket, name, obj, form, status=status, move=move)
+    messages.success(request, f"Renamed “{name}” to “{moved.name}”.")
+    return redirect(details_url(bucket, moved.name))
+
+
+@require_GET
+@login_required
+def folder_zip(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    """A folder (``prefix``; the whole bucket without one) as one zip, streamed as it is built
+    (objects/zips.py): it starts at once and holds the same memory whatever its size."""
+    bucket = get_bucket_for_user(request, bucket_id)
+    prefix = _folder_prefix(request.GET.get("prefix", ""))
+    response = StreamingHttpResponse(
+        zips.stream_zip(bucket, prefix), content_type="application/zip"
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        True, zips.zip_filename(bucket, prefix)
+    )
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-cache"
+    return response

@@ -1,0 +1,131 @@
+"""Previews on a file's Details page: what can be shown of a file, bounded, and never run.
+
+Text (logs, Markdown, code, and HTML, SVG or XML as their source), JSON (pretty-printed) and
+CSV (as a table) are read up to ``TEXT_LIMIT`` bytes and written into the page as escaped text.
+Raster images (PNG, JPEG, GIF, WebP, AVIF, BMP) up to ``IMAGE_LIMIT`` are shown by an ``<img>``
+whose bytes come from the ``object_preview`` view under their own stored type, with nosniff and
+a sandboxing CSP, so nothing uploaded can run script on our origin. Everything else has no
+preview (the page says so and offers the download).
+"""
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from . import services
+from .models import Object
+
+TEXT_LIMIT = 64 * 1024
+IMAGE_LIMIT = 20 * 1024 * 1024
+CSV_ROWS = 100
+CSV_COLUMNS = 30
+
+IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"}
+)
+_TEXT_SUFFIXES = frozenset(
+    ".txt .log .md .markdown .rst .csv .tsv .json .jsonl .ndjson .yaml .yml .toml .ini .cfg .conf"
+    " .env .xml .html .htm .svg .css .js .mjs .ts .py .rb .go .rs .java .c .h .cpp .sh .sql"
+    " .properties .gitignore .dockerfile".split()
+)
+_TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/x-ndjson",
+        "application/xml",
+        "application/javascript",
+        "application/x-yaml",
+        "application/yaml",
+        "application/toml",
+        "application/sql",
+        "image/svg+xml",
+    }
+)
+
+
+@dataclass
+class Preview:
+    kind: str  # "image", "json", "csv", "text", or "none"
+    text: str = ""
+    rows: list[list[str]] = field(default_factory=list)
+    truncated: bool = False  # only the first TEXT_LIMIT bytes (or CSV_ROWS rows) are shown
+    reason: str = ""  # why there is no preview
+
+
+def kind_of(obj: Object) -> str:
+    content_type = obj.content_type.split(";", 1)[0].strip().lower()
+    suffix = PurePosixPath(obj.name).suffix.lower()
+    if content_type in IMAGE_TYPES:
+        return "image"
+    if content_type == "application/json" or suffix == ".json":
+        return "json"
+    if content_type in ("text/csv", "text/tab-separated-values") or suffix in (".csv", ".tsv"):
+        return "csv"
+    if content_type.startswith("text/") or content_type in _TEXT_TYPES or suffix in _TEXT_SUFFIXES:
+        return "text"
+    return "none"
+
+
+def preview_of(bucket, obj: Object) -> Preview:
+    kind = kind_of(obj)
+    if kind == "none":
+        return Preview("none", reason="There is no preview for this type of file.")
+    if kind == "image":
+        if obj.size > IMAGE_LIMIT:
+            return Preview("none", reason="This image is too large to preview.")
+        return Preview("image")
+    if obj.content_encoding:
+        return Preview("none", reason="This file is stored compressed: download it to read it.")
+    head = _head(bucket, obj)
+    if head is None:
+        return Preview("none", reason="The file changed or went while it was read.")
+    truncated = obj.size > len(head)
+    if b"\x00" in head:
+        return Preview("none", reason="This file holds binary data.")
+    text = head.decode("utf-8", errors="replace")
+    if kind == "json" and not truncated:
+        try:
+            return Preview("json", text=json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+        except ValueError:
+            return Preview("text", text=text)
+    if kind == "csv":
+        return _csv(text, truncated, tab=obj.name.lower().endswith(".tsv"))
+    return Preview("text", text=text, truncated=truncated)
+
+
+def _head(bucket, obj: Object) -> bytes | None:
+    """The first TEXT_LIMIT bytes of exactly this generation (never read whole)."""
+    try:
+        _, handle = services.object_read(bucket=bucket, name=obj.name, generation=obj.generation)
+    except services.ObjectNotFound:
+        return None
+    try:
+        parts, size = [], 0
+        while size < TEXT_LIMIT:  # a cloud backend's reader may return short reads
+            part = handle.read(TEXT_LIMIT - size)
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        return b"".join(parts)
+    finally:
+        handle.close()
+
+
+def _csv(text: str, truncated: bool, *, tab: bool) -> Preview:
+    if truncated and "\n" in text:
+        text = text[: text.rindex("\n")]  # not the cut last line
+    rows = []
+    try:
+        for row in csv.reader(io.StringIO(text), dialect="excel-tab" if tab else "excel"):
+            if len(rows) == CSV_ROWS:
+                truncated = True
+                break
+            if len(row) > CSV_COLUMNS:
+                row, truncated = row[:CSV_COLUMNS], True
+            rows.append(row)
+    except csv.Error:
+        return Preview("text", text=text, truncated=truncated)
+    return Preview("csv", rows=rows, truncated=truncated)

@@ -1,0 +1,148 @@
+"""A folder, or a whole bucket, downloaded as one zip that is built while it is sent.
+
+The names are listed a page at a time and each file is streamed into the zip in chunks, so the
+memory a download holds does not depend on how many files or bytes it carries. Entries are
+stored (not compressed): most of what people keep is compressed already, and it keeps the CPU a
+download costs near a plain download's. Sizes over 4 GiB get ZIP64 records.
+
+Object names are only names (``../x`` and ``/etc/passwd`` are valid), but an unzip tool writes
+entries as paths: a ``..`` segment is written as ``__``, an empty or ``.`` segment (a leading
+``/``) as ``_``, and a backslash as ``_``, so that no entry can land outside the folder it is
+extracted into. Two names that come out the same get " (2)", " (3)"... before the extension.
+"""
+
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC
+
+from buckets.models import Bucket
+
+from . import services
+from .listing import objects_list
+
+PAGE = 1000
+
+
+class _Sink:
+    """Where zipfile writes: it only appends (no seek, so zipfile writes data descriptors) and
+    hands over what was written since the last ``take``."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.offset = 0
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        self.offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def entry_name(relative: str) -> str:
+    """The path an object's name (relative to the zipped folder) is written at in the zip."""
+    directory = relative.endswith("/")
+    segments = relative[:-1].split("/") if directory else relative.split("/")
+    safe = []
+    for segment in segments:
+        segment = segment.replace("\\", "_")
+        safe.append("__" if segment == ".." else "_" if segment in ("", ".") else segment)
+    return "/".join(safe) + ("/" if directory else "")
+
+
+def _unique(name: str, used: set[str]) -> str:
+    if name not in used:
+        return name
+    directory = name.endswith("/")
+    stem = name[:-1] if directory else name
+    head, dot, extension = stem.rpartition(".")
+    if not dot or "/" in extension or not head or head.endswith("/"):
+        head, dot, extension = stem, "", ""
+    number = 2
+    while True:
+        candidate = f"{head} ({number}){dot}{extension}" + ("/" if directory else "")
+        if candidate not in used:
+            return candidate
+        number += 1
+
+
+def _date_time(moment) -> tuple[int, int, int, int, int, int]:
+    fields = moment.astimezone(UTC).timetuple()[:6]
+    return max(fields, (1980, 1, 1, 0, 0, 0))  # the earliest a zip can say
+
+
+def stream_zip(bucket: Bucket, prefix: str) -> Iterator[bytes]:
+    """The zip of every live object whose name starts with ``prefix``, in name order, as
+    chunks of bytes. A file deleted while the zip is built is left out."""
+    sink = _Sink()
+    archive = zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)
+    used: set[str] = set()
+    token, finished = "", False
+    try:
+        while True:
+            page = objects_list(bucket=bucket, prefix=prefix, max_results=PAGE, page_token=token)
+            for listed in page.objects:
+                relative = listed.name[len(prefix) :]
+                if relative:  # not the folder's own placeholder ("photos/" in "photos/")
+                    yield from _entry(archive, sink, used, bucket, listed, relative)
+            if not page.next_page_token:
+                break
+            token = page.next_page_token
+        archive.close()
+        finished = True
+        yield sink.take()
+    finally:
+        if not finished:
+            # The client went away: nothing more to write (not even the central directory,
+            # which ZipFile would otherwise build when it is collected).
+            archive.fp = None
+
+
+def _entry(archive, sink: _Sink, used: set[str], bucket: Bucket, listed, relative: str):
+    entry = entry_name(relative)
+    if entry.endswith("/") and listed.size == 0:  # an empty folder ("Create folder")
+        name = _unique(entry, used)
+        used.add(name)
+        info = zipfile.ZipInfo(name, date_time=_date_time(listed.updated))
+        info.CRC = info.compress_size = info.file_size = 0
+        info.external_attr = (0o40755 << 16) | 0x10  # a directory, as ZipFile.mkdir makes one
+        archive.mkdir(info)
+        yield sink.take()
+        return
+    try:
+        obj, handle = _open(bucket, listed)
+    except services.ObjectNotFound:
+        return  # deleted since it was listed
+    with handle:
+        name = _unique(entry.rstrip("/") or "_", used)
+        used.add(name)
+        info = zipfile.ZipInfo(name, date_time=_date_time(obj.updated))
+        info.file_size = obj.size
+        info.compress_type = zipfile.ZIP_STORED
+        with archive.open(info, mode="w", force_zip64=obj.size >= zipfile.ZIP64_LIMIT) as out:
+            while chunk := handle.read(services.CHUNK_SIZE):
+                out.write(chunk)
+                yield sink.take()
+    yield sink.take()
+
+
+def _open(bucket: Bucket, listed):
+    """The generation that was listed, or the one that replaced it meanwhile."""
+    try:
+        return services.object_read(bucket=bucket, name=listed.name, generation=listed.generation)
+    except services.ObjectNotFound:
+        return services.object_read(bucket=bucket, name=listed.name)
+
+
+def zip_filename(bucket: Bucket, prefix: str) -> str:
+    base = prefix.rstrip("/").rpartition("/")[2] if prefix else bucket.name
+    return f"{entry_name(base).replace('/', '_') or bucket.name}.zip"
