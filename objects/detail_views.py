@@ -11,6 +11,7 @@ is now, keeping what the user typed.
 import base64
 import binascii
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -294,9 +295,19 @@ def object_move(request: HttpRequest, bucket_id: str) -> HttpResponse:
 @login_required
 def folder_zip(request: HttpRequest, bucket_id: str) -> HttpResponse:
     """A folder (``prefix``; the whole bucket without one) as one zip, streamed as it is built
-    (objects/zips.py): it starts at once and holds the same memory whatever its size."""
+    (objects/zips.py): it starts at once, whatever the size of its files. A folder of more than
+    OBJSTORE_ZIP_MAX_FILES files goes back to its parent's listing with the reason."""
     bucket = get_bucket_for_user(request, bucket_id)
     prefix = _folder_prefix(request.GET.get("prefix", ""))
+    if zips.too_many_files(bucket, prefix):
+        messages.error(
+            request,
+            f"“{prefix or bucket.name}” holds more than "
+            f"{settings.OBJSTORE_ZIP_MAX_FILES:,} files, too many for one zip: download a "
+            "smaller folder, or all of it with a client of the API (rclone, gsutil).",
+        )
+        parent = prefix[:-1].rpartition("/")[0]  # "a/b/" -> "a", "a/" -> ""
+        return redirect(browser_url(bucket, f"{parent}/" if parent else ""))
     response = StreamingHttpResponse(
         zips.stream_zip(bucket, prefix), content_type="application/zip"
     )

@@ -1,9 +1,12 @@
 """A folder, or a whole bucket, downloaded as one zip that is built while it is sent.
 
 The names are listed a page at a time and each file is streamed into the zip in chunks, so the
-memory a download holds does not depend on how many files or bytes it carries. Entries are
-stored (not compressed): most of what people keep is compressed already, and it keeps the CPU a
-download costs near a plain download's. Sizes over 4 GiB get ZIP64 records.
+memory a download holds does not depend on the size of its files. The zip's closing directory
+lists every file, so zipfile keeps ~0.4 KB per file until the end: ``too_many_files`` bounds a
+zip to ``OBJSTORE_ZIP_MAX_FILES`` files (10,000 by default, ~4 MB), checked before the first
+byte is sent. Entries are stored (not compressed): most of what people keep is compressed
+already, and it keeps the CPU a download costs near a plain download's. Sizes over 4 GiB get
+ZIP64 records.
 
 Object names are only names (``../x`` and ``/etc/passwd`` are valid), but an unzip tool writes
 entries as paths: a ``..`` segment is written as ``__``, an empty or ``.`` segment (a leading
@@ -15,10 +18,13 @@ import zipfile
 from collections.abc import Iterator
 from datetime import UTC
 
+from django.conf import settings
+
 from buckets.models import Bucket
 
 from . import services
 from .listing import objects_list
+from .models import Object
 
 PAGE = 1000
 
@@ -59,7 +65,15 @@ def entry_name(relative: str) -> str:
     return "/".join(safe) + ("/" if directory else "")
 
 
-def _unique(name: str, used: set[str]) -> str:
+def too_many_files(bucket: Bucket, prefix: str) -> bool:
+    """Whether more than OBJSTORE_ZIP_MAX_FILES live objects start with ``prefix`` (a count of
+    at most that many rows of the (bucket, name) index)."""
+    limit = settings.OBJSTORE_ZIP_MAX_FILES
+    rows = Object.objects.filter(bucket=bucket, name__startswith=prefix).order_by()
+    return rows[: limit + 1].count() > limit
+
+
+def _unique(name: str, used) -> str:
     if name not in used:
         return name
     directory = name.endswith("/")
@@ -85,7 +99,7 @@ def stream_zip(bucket: Bucket, prefix: str) -> Iterator[bytes]:
     chunks of bytes. A file deleted while the zip is built is left out."""
     sink = _Sink()
     archive = zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)
-    used: set[str] = set()
+    used = archive.NameToInfo  # the names written so far (zipfile keeps them anyway)
     token, finished = "", False
     try:
         while True:
@@ -107,12 +121,10 @@ def stream_zip(bucket: Bucket, prefix: str) -> Iterator[bytes]:
             archive.fp = None
 
 
-def _entry(archive, sink: _Sink, used: set[str], bucket: Bucket, listed, relative: str):
+def _entry(archive, sink: _Sink, used, bucket: Bucket, listed, relative: str):
     entry = entry_name(relative)
     if entry.endswith("/") and listed.size == 0:  # an empty folder ("Create folder")
-        name = _unique(entry, used)
-        used.add(name)
-        info = zipfile.ZipInfo(name, date_time=_date_time(listed.updated))
+        info = zipfile.ZipInfo(_unique(entry, used), date_time=_date_time(listed.updated))
         info.CRC = info.compress_size = info.file_size = 0
         info.external_attr = (0o40755 << 16) | 0x10  # a directory, as ZipFile.mkdir makes one
         archive.mkdir(info)
@@ -123,9 +135,7 @@ def _entry(archive, sink: _Sink, used: set[str], bucket: Bucket, listed, relativ
     except services.ObjectNotFound:
         return  # deleted since it was listed
     with handle:
-        name = _unique(entry.rstrip("/") or "_", used)
-        used.add(name)
-        info = zipfile.ZipInfo(name, date_time=_date_time(obj.updated))
+        info = zipfile.ZipInfo(_unique(entry.rstrip("/") or "_", used), _date_time(obj.updated))
         info.file_size = obj.size
         info.compress_type = zipfile.ZIP_STORED
         with archive.open(info, mode="w", force_zip64=obj.size >= zipfile.ZIP64_LIMIT) as out:

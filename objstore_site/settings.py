@@ -292,6 +292,9 @@ OBJSTORE_USER_QUOTA_BYTES = envint("OBJSTORE_USER_QUOTA_BYTES", 0)
 OBJSTORE_SOFT_DELETE_SECONDS = envint("OBJSTORE_SOFT_DELETE_SECONDS", 7 * 24 * 3600)
 # Rows per page in the pane's listing.
 OBJSTORE_PAGE_SIZE = envint("OBJSTORE_PAGE_SIZE", 100)
+# Most files one zip download may hold: a zip's closing directory lists every file, so building
+# one holds ~0.4 KB per file until it ends (10,000 files: ~4 MB).
+OBJSTORE_ZIP_MAX_FILES = envint("OBJSTORE_ZIP_MAX_FILES", 10_000)
 # Sign-in throttling (buckets/throttle.py), shared by all workers through the database: this many
 # wrong passwords for one username, or from one address, within OBJSTORE_LOGIN_LOCKOUT seconds
 # refuse its sign-ins for that long; password hashing runs in at most

@@ -87,3 +87,20 @@ def test_a_big_file_streams_in_bounded_memory(alice_client, bucket, tmp_path):
 def test_another_users_folder_is_a_404(charlie_client, bucket):
     put(bucket, "docs/a.txt", b"alpha")
     assert charlie_client.get(zip_url(bucket, "docs/")).status_code == 404
+
+
+def test_a_folder_of_too_many_files_goes_back_with_the_reason(alice_client, bucket, settings):
+    settings.OBJSTORE_ZIP_MAX_FILES = 3
+    for i in range(4):
+        put(bucket, f"top/many/{i}.txt", b"x")
+    response = alice_client.get(zip_url(bucket, "top/many/"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("object_browser", args=[bucket.bucket_id]) + (
+        "?prefix=top%2F"
+    )
+    page = alice_client.get(response["Location"]).content.decode()
+    assert "holds more than 3 files, too many for one zip" in page
+    # At the limit it zips.
+    settings.OBJSTORE_ZIP_MAX_FILES = 4
+    _, archive = fetch(alice_client, zip_url(bucket, "top/many/"))
+    assert len(archive.namelist()) == 4

@@ -87,7 +87,7 @@ _FOLDER_ROW = """
         <td class="hide-narrow muted">Folder</td>
         <td class="hide-narrow muted">—</td>
         <td class="actions-cell"><div class="row-actions">
-          <a class="icon-button" href="{zip}?prefix={quoted}" aria-label="Download {label} as a zip" title="Download as a zip" download>
+          <a class="icon-button" href="{zip}?prefix={quoted}" aria-label="Download {label} as a zip" title="Download as a zip">
             <svg aria-hidden="true" width="18" height="18"><use href="#icon-download"></use></svg>
           </a>
 {delete_form}"""  # noqa: E501
