@@ -34,6 +34,7 @@ from .views import (
     browser_url,
     deleted_url,
     parse_generation,
+    served_untrusted,
     versions_url,
 )
 
@@ -229,10 +230,7 @@ def object_preview(request: HttpRequest, bucket_id: str) -> HttpResponse:
     response = FileResponse(handle, content_type=content_type)
     response.block_size = services.CHUNK_SIZE
     response["Content-Length"] = str(obj.size)
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-cache"
-    return response
+    return served_untrusted(response)
 
 
 # What a move may be refused for besides its names, and the status each answers.
@@ -314,7 +312,4 @@ def folder_zip(request: HttpRequest, bucket_id: str) -> HttpResponse:
     response["Content-Disposition"] = content_disposition_header(
         True, zips.zip_filename(bucket, prefix)
     )
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-cache"
-    return response
+    return served_untrusted(response)

@@ -694,11 +694,17 @@ def object_download(request: HttpRequest, bucket_id: str) -> HttpResponse:
     )
     response.block_size = services.CHUNK_SIZE  # when not sent with sendfile (cloud backends)
     response["Content-Length"] = str(obj.size)
-    # Uploaded HTML or SVG must never run on our origin, even if someone opens the URL inline.
+    served_untrusted(response)
+    response["ETag"] = f'"{obj.md5_hash or obj.crc32c}"'
+    return response
+
+
+def served_untrusted(response: HttpResponse) -> HttpResponse:
+    """The headers of every answer that carries a user's bytes (a download, a preview, a zip):
+    uploaded HTML or SVG must never run on our origin, even when its URL is opened inline."""
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-cache"
-    response["ETag"] = f'"{obj.md5_hash or obj.crc32c}"'
     return response
 
 

@@ -25,6 +25,7 @@ from buckets.models import Bucket
 from . import services
 from .listing import objects_list
 from .models import Object
+from .names import successor
 
 PAGE = 1000
 
@@ -69,7 +70,10 @@ def too_many_files(bucket: Bucket, prefix: str) -> bool:
     """Whether more than OBJSTORE_ZIP_MAX_FILES live objects start with ``prefix`` (a count of
     at most that many rows of the (bucket, name) index)."""
     limit = settings.OBJSTORE_ZIP_MAX_FILES
-    rows = Object.objects.filter(bucket=bucket, name__startswith=prefix).order_by()
+    # A name range, not startswith: SQLite's LIKE cannot use the bytewise index.
+    rows = Object.objects.filter(bucket=bucket, name__gte=prefix).order_by()
+    if (upper := successor(prefix)) is not None:
+        rows = rows.filter(name__lt=upper)
     return rows[: limit + 1].count() > limit
 
 
