@@ -22,9 +22,10 @@ inside Django's error translation: Django's cursor wrapper and SQLite's per-exec
 import re
 from typing import Any, TypeVar
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import JSONField, Model
 from django.db.models.base import ModelState
 from django.db.transaction import TransactionManagementError
 
@@ -198,9 +199,27 @@ def _select(fields: list, alias: str, connection: BaseDatabaseWrapper) -> tuple[
     for position, field in enumerate(fields):
         column = field.get_col(alias)
         found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if isinstance(field, JSONField) and field.decoder is None:
+            found = [_json_value if step == field.from_db_value else step for step in found]
         if found:
             converters.append((position, _chained(found), column))
     return columns, converters
+
+
+def _json_value(value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
+    """``JSONField.from_db_value`` for a whole column with the default decoder, by orjson
+    (0.25 us a row instead of 2.2; a listing converts each row's metadata). Text orjson would
+    read differently (integers past 64 bits, which it turns into floats) or refuses (NaN) goes
+    through Django's own conversion."""
+    if isinstance(value, str) and not _LONG_NUMBER.search(value):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+    return expression.field.from_db_value(value, expression, connection)
+
+
+_LONG_NUMBER = re.compile(r"\d{19}")  # 2**63 has 19 digits
 
 
 def _chained(converters: list) -> Any:

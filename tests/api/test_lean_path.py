@@ -2,8 +2,10 @@
 calls the application: what Django's handler did for API calls, it still does."""
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import unquote
 from wsgiref.util import setup_testing_defaults
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.signals import request_finished, request_started
@@ -11,6 +13,7 @@ from django.db import connection
 
 from buckets.tokens import token_create
 from objects.api import views
+from objects.api.resources import rfc3339
 from objstore_site.handlers import ApiHandler, Application, LeanApiHandler
 
 from ..conftest import put
@@ -150,3 +153,18 @@ def test_a_deployments_own_middleware_applies_to_api_calls_too(bucket, token, se
     assert answer.status == 200 and answer.json()["kind"] == "storage#objects"
     assert answer.headers["X-Stamp"] == "deployment"
     assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 1, 7, 30, 12, 123456, tzinfo=UTC),
+        datetime(2026, 12, 1, 7, 30, 12, tzinfo=UTC),  # no microseconds: still ".000"
+        datetime(2026, 12, 1, 8, 30, 12, 123999, tzinfo=timezone(timedelta(hours=1))),
+        datetime(2026, 12, 1, 7, 30, 12, 123000, tzinfo=ZoneInfo("UTC")),
+    ],
+)
+def test_times_are_rfc3339_in_utc_with_milliseconds(moment):
+    assert rfc3339(moment) == (
+        "2026-12-01T07:30:12.000Z" if not moment.microsecond else "2026-12-01T07:30:12.123Z"
+    )
