@@ -1107,6 +1107,12 @@ def folder_delete(*, bucket: Bucket, prefix: str) -> int:
     return _delete_range(bucket, prefix)
 
 
+def bucket_empty(*, bucket: Bucket) -> int:
+    """Delete every live object of the bucket, as any delete does (kept as versions or
+    soft-deleted where the bucket keeps them); returns the count. The bucket stays."""
+    return _delete_range(bucket, "")
+
+
 def bucket_delete(*, bucket: Bucket) -> int:
     """Delete the bucket, its objects (every generation) and their bytes, for good; returns
     how many live objects went."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import detail_views, upload_views, version_views, views
+from . import bulk_views, detail_views, upload_views, version_views, views
 
 urlpatterns = [
     path("<str:bucket_id>/", views.object_browser, name="object_browser"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("<str:bucket_id>/preview", detail_views.object_preview, name="object_preview"),
     path("<str:bucket_id>/move", detail_views.object_move, name="object_move"),
     path("<str:bucket_id>/zip", detail_views.folder_zip, name="folder_zip"),
+    path("<str:bucket_id>/selection", bulk_views.bulk_action, name="bulk_action"),
     path("<str:bucket_id>/versions", version_views.object_versions, name="object_versions"),
     path("<str:bucket_id>/versions/restore", version_views.version_restore, name="version_restore"),
     path("<str:bucket_id>/versions/delete", version_views.version_delete, name="version_delete"),

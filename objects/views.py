@@ -5,6 +5,7 @@ partial back, plain form posts a redirect, so the pane also works without JavaSc
 versions and deleted-files pages live in ``version_views``.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
@@ -35,6 +36,9 @@ from .templatetags.pane import row_id
 
 # A reload (or a shared link) after "Load more" shows as many rows again, up to this many.
 MAX_SHOWN = MAX_RESULTS
+# How many rows one selection may name (objects/bulk_views.py); "Select all in this folder"
+# names the folder instead, whatever it holds.
+MAX_SELECTED = 1000
 
 # The listing's columns: (sort, heading, whether a first click sorts descending, CSS classes).
 COLUMNS = [
@@ -168,15 +172,25 @@ _UNDO_KEY = "objstore_undo"
 
 
 def _offer_undo(
-    request: HttpRequest, bucket: Bucket, since: datetime, *, name: str = "", folder: str = ""
+    request: HttpRequest,
+    bucket: Bucket,
+    since: datetime,
+    *,
+    names: Sequence[str] = (),
+    folders: Sequence[str] = (),
 ) -> None:
-    if keeps_deleted(bucket):
+    """Keep, for the next listing's toast, what a delete just deleted: its *Undo* button posts
+    it back. A delete of more than UNDO_MAX entries offers none (Deleted files restores them)."""
+    if keeps_deleted(bucket) and len(names) + len(folders) <= UNDO_MAX:
         request.session[_UNDO_KEY] = {
             "bucket": bucket.bucket_id,
-            "name": name,
-            "folder": folder,
+            "names": list(names),
+            "folders": list(folders),
             "since": since.isoformat(),
         }
+
+
+UNDO_MAX = 100
 
 
 def _undo_tag(bucket: Bucket) -> str:
@@ -299,11 +313,13 @@ def _listing_context(
                 ("details", "object_details"),
                 ("zip", "folder_zip"),
                 ("download", "object_download"),
+                ("bulk", "bulk_action"),
             )
         },
         "deleted_url": deleted_url(bucket, prefix),
         "max_upload_size": settings.OBJSTORE_MAX_OBJECT_SIZE,
         "deletion_note": deletion_note(bucket),
+        "max_selected": MAX_SELECTED,
     }
 
 
@@ -555,7 +571,7 @@ def object_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
         # Gone already (deleted elsewhere): its row goes all the same.
         messages.error(request, f"“{name}” no longer exists.")
         return _row_done(request, bucket, prefix, status=404)
-    _offer_undo(request, bucket, since, name=name)
+    _offer_undo(request, bucket, since, names=[name])
     messages.success(request, f"Deleted “{name}”.", extra_tags=_undo_tag(bucket))
     return _row_done(request, bucket, prefix)
 
@@ -576,7 +592,7 @@ def folder_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
         back = browser_url(bucket, prefix, **view_of(request).args())
         return toast_only(request, bucket, back, status=400)
     if count:
-        _offer_undo(request, bucket, since, folder=folder)
+        _offer_undo(request, bucket, since, folders=[folder])
     messages.success(
         request,
         f"Deleted folder “{folder}” and {count} object{'s' if count != 1 else ''}.",
@@ -588,31 +604,37 @@ def folder_delete(request: HttpRequest, bucket_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def delete_undo(request: HttpRequest, bucket_id: str) -> HttpResponse:
-    """Undo the delete of one file or one folder: bring back what it deleted, from ``since`` on
-    (the delete's time), and nothing written again meanwhile."""
+    """Undo a delete of files and folders (``name`` and ``folder``, each any number of times):
+    bring back what it deleted, from ``since`` on (the delete's time), and nothing written again
+    meanwhile."""
     bucket = get_bucket_for_user(request, bucket_id)
     prefix = _folder_prefix(request.POST.get("prefix", ""))
-    name = request.POST.get("name", "")
-    folder = request.POST.get("folder", "")
+    names = request.POST.getlist("name")
+    folders = request.POST.getlist("folder")
     since = parse_datetime(request.POST.get("since", ""))
-    if since is None or timezone.is_naive(since) or bool(name) == bool(folder):
+    if (
+        since is None
+        or timezone.is_naive(since)
+        or not (names or folders)
+        or len(names) + len(folders) > UNDO_MAX
+    ):
         messages.error(request, "There is nothing to undo.")
         return _done(request, bucket, prefix, status=400)
-    target = name or folder
-    if name:
-        restored = services.deleted_restore(bucket=bucket, name=name, since=since)
-    else:
-        restored = services.deleted_restore(bucket=bucket, prefix=folder, since=since)
+    restored = 0
+    for name in names:
+        restored += services.deleted_restore(bucket=bucket, name=name, since=since)
+    for folder in folders:
+        restored += services.deleted_restore(bucket=bucket, prefix=folder, since=since)
+    target = (names or folders)[0] if len(names) + len(folders) == 1 else ""
     if not restored:
-        messages.error(
-            request, f"Nothing was restored: “{target}” was written again or is gone for good."
-        )
-    elif name:
-        messages.success(request, f"Restored “{name}”.")
+        what = f"“{target}” was" if target else "they were"
+        messages.error(request, f"Nothing was restored: {what} written again or is gone for good.")
+    elif names == [target]:
+        messages.success(request, f"Restored “{target}”.")
     else:
-        messages.success(
-            request, f"Restored {restored} object{'s' if restored != 1 else ''} in “{folder}”."
-        )
+        where = f" in “{target}”" if target else ""
+        plural = "s" if restored != 1 else ""
+        messages.success(request, f"Restored {restored} object{plural}{where}.")
     return _done(request, bucket, prefix)
 
 
@@ -623,7 +645,7 @@ def render_confirm(
     question: str,
     consequence: str,
     action: str,
-    fields: dict[str, str],
+    fields: dict[str, str | Sequence[str]],
     button: str,
     cancel_url: str,
     target: str,
@@ -636,7 +658,7 @@ def render_confirm(
         "question": question,
         "consequence": consequence,
         "action": action,
-        "fields": fields,
+        "fields": field_pairs(fields),
         "button": button,
         "cancel_url": cancel_url,
         "target": target,
@@ -646,6 +668,15 @@ def render_confirm(
         return reswap(retarget(response, "#confirm-dialog"), "innerHTML")
     context.update({"buckets": request.user.buckets.all(), "tab": "objects"})
     return render(request, "objects/confirm.html", context)
+
+
+def field_pairs(fields: dict[str, str | Sequence[str]]) -> list[tuple[str, str]]:
+    """Hidden fields as (name, value) pairs: a field given a list is posted once per value."""
+    return [
+        (field, item)
+        for field, value in fields.items()
+        for item in ([value] if isinstance(value, str) else value)
+    ]
 
 
 def _confirm_delete(

@@ -15,7 +15,7 @@ extracted into. Two names that come out the same get " (2)", " (3)"... before th
 """
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC
 
 from django.conf import settings
@@ -66,15 +66,28 @@ def entry_name(relative: str) -> str:
     return "/".join(safe) + ("/" if directory else "")
 
 
-def too_many_files(bucket: Bucket, prefix: str) -> bool:
-    """Whether more than OBJSTORE_ZIP_MAX_FILES live objects start with ``prefix`` (a count of
-    at most that many rows of the (bucket, name) index)."""
+def too_many_files(bucket: Bucket, prefix: str, names: Sequence[str] = ()) -> bool:
+    """Whether a zip of ``prefix`` would hold more than OBJSTORE_ZIP_MAX_FILES files: every
+    live object under it or, when ``names`` are given (a selection in the folder ``prefix``),
+    those names, the selected folders (names ending in "/") counted for their contents (each a
+    count of at most that many rows of the (bucket, name) index)."""
     limit = settings.OBJSTORE_ZIP_MAX_FILES
+    if not names:
+        return _count_under(bucket, prefix, limit + 1) > limit
+    total = 0
+    for name in names:
+        total += _count_under(bucket, name, limit + 1 - total) if name.endswith("/") else 1
+        if total > limit:
+            return True
+    return False
+
+
+def _count_under(bucket: Bucket, prefix: str, limit: int) -> int:
     # A name range, not startswith: SQLite's LIKE cannot use the bytewise index.
     rows = Object.objects.filter(bucket=bucket, name__gte=prefix).order_by()
     if (upper := successor(prefix)) is not None:
         rows = rows.filter(name__lt=upper)
-    return rows[: limit + 1].count() > limit
+    return rows[:limit].count()
 
 
 def _unique(name: str, used) -> str:
@@ -98,23 +111,28 @@ def _date_time(moment) -> tuple[int, int, int, int, int, int]:
     return max(fields, (1980, 1, 1, 0, 0, 0))  # the earliest a zip can say
 
 
-def stream_zip(bucket: Bucket, prefix: str) -> Iterator[bytes]:
-    """The zip of every live object whose name starts with ``prefix``, in name order, as
-    chunks of bytes. A file deleted while the zip is built is left out."""
+def stream_zip(bucket: Bucket, prefix: str, names: Sequence[str] = ()) -> Iterator[bytes]:
+    """The zip of every live object whose name starts with ``prefix`` or, when ``names`` are
+    given, of those (a selection in the folder ``prefix``: files, and folders whose names end
+    in "/" with everything under them), in the order given, each folder's in name order. Paths
+    in the zip are relative to ``prefix``. A file deleted while the zip is built is left out."""
     sink = _Sink()
     archive = zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)
     used = archive.NameToInfo  # the names written so far (zipfile keeps them anyway)
-    token, finished = "", False
+    finished = False
     try:
-        while True:
-            page = objects_list(bucket=bucket, prefix=prefix, max_results=PAGE, page_token=token)
-            for listed in page.objects:
-                relative = listed.name[len(prefix) :]
-                if relative:  # not the folder's own placeholder ("photos/" in "photos/")
-                    yield from _entry(archive, sink, used, bucket, listed, relative)
-            if not page.next_page_token:
-                break
-            token = page.next_page_token
+        for name in names or [prefix]:
+            if name.endswith("/") or name == prefix:
+                for listed in _under(bucket, name):
+                    relative = listed.name[len(prefix) :]
+                    if relative:  # not the folder's own placeholder ("photos/" in "photos/")
+                        yield from _entry(archive, sink, used, bucket, listed, relative)
+            else:
+                try:
+                    obj = services.object_get(bucket=bucket, name=name)
+                except services.ObjectNotFound:
+                    continue  # deleted since it was selected
+                yield from _entry(archive, sink, used, bucket, obj, name[len(prefix) :])
         archive.close()
         finished = True
         yield sink.take()
@@ -123,6 +141,17 @@ def stream_zip(bucket: Bucket, prefix: str) -> Iterator[bytes]:
             # The client went away: nothing more to write (not even the central directory,
             # which ZipFile would otherwise build when it is collected).
             archive.fp = None
+
+
+def _under(bucket: Bucket, prefix: str) -> Iterator:
+    """Every live object under ``prefix``, a page at a time."""
+    token = ""
+    while True:
+        page = objects_list(bucket=bucket, prefix=prefix, max_results=PAGE, page_token=token)
+        yield from page.objects
+        if not page.next_page_token:
+            return
+        token = page.next_page_token
 
 
 def _entry(archive, sink: _Sink, used, bucket: Bucket, listed, relative: str):
@@ -157,6 +186,9 @@ def _open(bucket: Bucket, listed):
         return services.object_read(bucket=bucket, name=listed.name)
 
 
-def zip_filename(bucket: Bucket, prefix: str) -> str:
+def zip_filename(bucket: Bucket, prefix: str, names: Sequence[str] = ()) -> str:
+    """The folder's name (the bucket's at its top), or the one selected folder's."""
+    if len(names) == 1 and names[0].endswith("/"):
+        prefix = names[0]
     base = prefix.rstrip("/").rpartition("/")[2] if prefix else bucket.name
     return f"{entry_name(base).replace('/', '_') or bucket.name}.zip"

@@ -316,6 +316,9 @@ OBJSTORE_HEALTH_CACHE_SECONDS = envint("OBJSTORE_HEALTH_CACHE_SECONDS", 10)
 
 # The pane uploads one file per request; a form posted without JavaScript may carry a folder.
 DATA_UPLOAD_MAX_NUMBER_FILES = envint("DATA_UPLOAD_MAX_NUMBER_FILES", 1000)
+# A selection in the listing posts up to 1,000 names (objects/bulk_views.MAX_SELECTED) and a
+# few fields more; Django's default (1,000) would refuse it with a bare 400.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = envint("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1100)
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 

@@ -436,8 +436,9 @@ def test_undo_leaves_a_name_written_again_alone(alice_client, bucket):
         {"name": "a.txt"},
         {"name": "a.txt", "since": "yesterday"},
         {"name": "a.txt", "since": "2030-01-01T00:00:00"},  # no time zone
-        {"name": "a.txt", "folder": "f/", "since": "2030-01-01T00:00:00+00:00"},
         {"since": "2030-01-01T00:00:00+00:00"},
+        # More than a delete offers to undo (UNDO_MAX): Deleted files is the way back.
+        {"name": [f"n{i}" for i in range(101)], "since": "2030-01-01T00:00:00+00:00"},
     ],
 )
 def test_undo_refuses_a_malformed_request(alice_client, bucket, data):

@@ -77,6 +77,7 @@ def _when(value: datetime | None) -> str:
 
 _FOLDER_ROW = """
       <tr class="folder-row" id="{row_id}" data-move-to="{prefix}">
+        <td class="select-cell"><input type="checkbox" class="select-row" form="bulk-form" name="folders" value="{prefix}" aria-label="Select folder {label}"></td>
         <td class="name">
           <a href="{browse}?prefix={quoted}" class="folder-link name-cell" aria-label="{label}">
             <svg aria-hidden="true" width="18" height="18"><use href="#icon-folder"></use></svg>
@@ -94,6 +95,7 @@ _FOLDER_ROW = """
 
 _FILE_ROW = """
       <tr class="file-row" id="{row_id}" draggable="true" data-name="{name}">
+        <td class="select-cell"><input type="checkbox" class="select-row" form="bulk-form" name="names" value="{name}" aria-label="Select {basename}"></td>
         <td class="name">
           <div class="name-cell">
             <svg aria-hidden="true" width="18" height="18"><use href="#icon-file"></use></svg>

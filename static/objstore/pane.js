@@ -367,6 +367,86 @@
     });
   }
 
+  // ---- select many: the rows' checkboxes and the selection's bar -----------------------------
+  // The checkboxes belong to #bulk-form (their form attribute), whose buttons post the selection
+  // (objects/bulk_views.py); that works without this. Here: the bar says how many are selected
+  // and its buttons wait for a selection; the heading's checkbox selects every row shown; once
+  // they all are, and the folder holds more than is shown, "Select all N in this folder" makes
+  // the selection the whole folder (everything=yes); Shift+click selects a range of rows.
+
+  function setUpSelection() {
+    let lastClicked = null;
+
+    function boxes() {
+      return [...document.querySelectorAll("#listing .select-row")];
+    }
+
+    function update() {
+      const form = document.getElementById("bulk-form");
+      if (!form) return;
+      const all = boxes();
+      const checked = all.filter((box) => box.checked);
+      const everything = form.querySelector("#bulk-everything");
+      const allButton = form.querySelector("#bulk-all");
+      if (everything.value === "yes" && checked.length !== all.length) everything.value = "";
+      const whole = everything.value === "yes";
+      const status = form.querySelector("#bulk-status");
+      if (whole && allButton) {
+        status.textContent = allButton.dataset.selected;
+      } else if (checked.length > Number(form.dataset.max)) {
+        status.textContent = `${checked.length} selected: at most ${form.dataset.max} at a time`;
+      } else if (checked.length) {
+        status.textContent = `${checked.length} selected`;
+      } else {
+        status.textContent = "";
+      }
+      for (const button of form.querySelectorAll(".bulk-button")) {
+        const moveOfFolders = button.value === "move" && (whole || checked.some((box) => box.name === "folders"));
+        const tooMany = !whole && checked.length > Number(form.dataset.max);
+        button.disabled = !checked.length || moveOfFolders || tooMany;
+        button.title = moveOfFolders ? "Folders cannot be moved from the pane yet" : "";
+      }
+      if (allButton) allButton.hidden = whole || !all.length || checked.length !== all.length;
+      const head = document.getElementById("select-all");
+      if (head) {
+        head.checked = all.length > 0 && checked.length === all.length;
+        head.indeterminate = checked.length > 0 && checked.length < all.length;
+      }
+    }
+
+    document.addEventListener("click", (event) => {
+      const box = event.target.closest && event.target.closest("#listing .select-row");
+      if (box) {
+        if (event.shiftKey && lastClicked && lastClicked.isConnected && lastClicked !== box) {
+          const all = boxes();
+          const [from, to] = [all.indexOf(lastClicked), all.indexOf(box)].sort((a, b) => a - b);
+          all.slice(from, to + 1).forEach((other) => (other.checked = box.checked));
+        }
+        lastClicked = box;
+        return;
+      }
+      if (event.target.id === "bulk-all") {
+        const form = document.getElementById("bulk-form");
+        form.querySelector("#bulk-everything").value = "yes";
+        update();
+        focusSoon(form.querySelector(".bulk-button:not([disabled])"));
+      }
+    });
+    document.addEventListener("change", (event) => {
+      if (event.target.id === "select-all") {
+        boxes().forEach((box) => (box.checked = event.target.checked));
+      }
+      if (event.target.id === "select-all" || event.target.classList.contains("select-row")) update();
+    });
+    // New rows ("Load more") come unticked, unless the whole folder is selected.
+    document.body.addEventListener("htmx:afterSettle", () => {
+      const everything = document.getElementById("bulk-everything");
+      if (everything && everything.value === "yes") boxes().forEach((box) => (box.checked = true));
+      update();
+    });
+    update();
+  }
+
   // ---- toasts ---------------------------------------------------------------------------------
 
   function setUpToasts() {
@@ -424,5 +504,6 @@
     setUpListingFocus();
     setUpToasts();
     setUpDragMove();
+    setUpSelection();
   });
 })();

@@ -333,3 +333,18 @@ def test_10_details(demo, open_page):
         page.get_by_role("region", name="Preview of trip-expenses.csv, as a table")
     ).to_be_visible()
     shoot(page, "10-details.png", bottom="section[aria-labelledby=preview-title]")
+
+
+def test_11_select_many(demo, open_page):
+    page = open_page()
+    visit(page, browser_url(demo, "2024/"))
+    settle(page)
+    rows = page.locator("#listing tr.file-row")
+    for index in (0, 1, 3):
+        rows.nth(index).get_by_role("checkbox").check()
+    expect(page.locator("#bulk-status")).to_have_text("3 selected")
+    page.get_by_role("button", name="Move…").click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_contain_text("Move 3 files")
+    dialog.get_by_label("To the folder").fill("2024/best/")
+    shoot(page, "11-select-many.png", bottom="#listing")

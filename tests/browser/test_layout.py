@@ -425,8 +425,9 @@ def test_keyboard_reaches_the_first_file_and_load_more_in_a_few_tabs(
     focused = page.evaluate_handle("document.activeElement")
     assert focused.evaluate("(el) => el.textContent.trim()") == "Skip to files"
     page.keyboard.press("Enter")
-    # Past "Skip to the end of the list" and the four sortable headings.
-    for _ in range(6):
+    # Past "Skip to the end of the list", the select-all checkbox, the four sortable headings
+    # and the row's checkbox (the selection's buttons wait, disabled, for a selection).
+    for _ in range(8):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.classList.contains('object-name')"):
             break

@@ -548,6 +548,25 @@ ACTIONS = [
     Action("folder zip", "GET", "/buckets/{b}/zip?prefix=dir/", changes=False),
     Action("object move", "POST", "/buckets/{b}/move", {"name": "a.txt", "new_name": "moved.txt"}),
     Action(
+        "selection delete",
+        "POST",
+        "/buckets/{b}/selection",
+        {"action": "delete", "names": ["a.txt"], "confirmed": "yes"},
+    ),
+    Action(
+        "selection move",
+        "POST",
+        "/buckets/{b}/selection",
+        {"action": "move", "names": ["a.txt"], "destination": "moved/"},
+    ),
+    Action(
+        "selection zip",
+        "POST",
+        "/buckets/{b}/selection",
+        {"action": "zip", "prefix": "dir/", "everything": "yes"},
+        changes=False,
+    ),
+    Action(
         "object details save",
         "POST",
         "/buckets/{b}/details",
