@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import Object, ObjectVersion, UploadSession
+from .models import FolderMove, Object, ObjectVersion, UploadSession
 
 
 @admin.register(Object)
@@ -173,6 +173,31 @@ class UploadSessionAdmin(admin.ModelAdmin):
     list_display = ["name", "bucket", "received", "expected_size", "created", "expires"]
     list_filter = ["created", "expires"]
     search_fields = ["name", "bucket__bucket_id", "upload_id"]
+    list_select_related = ["bucket"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(FolderMove)
+class FolderMoveAdmin(admin.ModelAdmin):
+    """Folder moves (read-only: the pane runs, stops, resumes and undoes them)."""
+
+    list_display = [
+        "source",
+        "destination",
+        "bucket",
+        "state",
+        "moved",
+        "skipped",
+        "total",
+        "updated",
+    ]
+    list_filter = ["state", "created"]
+    search_fields = ["source", "destination", "bucket__bucket_id"]
     list_select_related = ["bucket"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

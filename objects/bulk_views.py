@@ -8,7 +8,8 @@ their ``form`` attribute, so it works without JavaScript. Its buttons post ``act
   as any delete does (kept as versions or soft-deleted where the bucket keeps them), with Undo.
 - ``move``: asks for the destination folder (typed, with the folders around suggested), then
   moves each file as a single move does (``services.object_move``: never over an existing name
-  unless *Replace* is ticked). Folders are not moved from here yet.
+  unless *Replace* is ticked) and each folder as a folder move does (``objects/folder_moves``:
+  a big one goes on on its own page).
 - ``zip``: one zip of the selection, built while it is sent (``objects/zips.py``).
 """
 
@@ -16,18 +17,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
-from django_htmx.http import reswap, retarget
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
 
-from . import services, zips
+from . import folder_moves, services, zips
 from .detail_views import _MOVE_REFUSED, _folders_near
+from .models import FolderMove
+from .move_views import move_url
 from .names import InvalidObjectName
 from .views import (
     MAX_SELECTED,
@@ -154,11 +157,11 @@ def _delete(request: HttpRequest, bucket: Bucket, selection: Selection) -> HttpR
 
 
 def _move(request: HttpRequest, bucket: Bucket, selection: Selection, back: str) -> HttpResponse:
-    if selection.everything or selection.folders:
+    if selection.everything:
         messages.error(
             request,
-            "Folders cannot be moved from the pane yet: select files only (a folder's files "
-            "can be moved from inside it).",
+            "To move all this folder holds, rename or move the folder itself (its row's "
+            "“Rename or move”).",
         )
         return toast_only(request, bucket, back, status=400)
     if "destination" not in request.POST:
@@ -183,10 +186,14 @@ def _move(request: HttpRequest, bucket: Bucket, selection: Selection, back: str)
         except tuple(_MOVE_REFUSED) as exc:
             refused.append(str(exc))
             break  # quota, size or disk: the next files would be refused the same way
+    folders, going_on = _move_folders(
+        bucket, selection.folders, destination, replace, taken, refused
+    )
     where = f"“{destination}”" if destination else f"the top of {bucket.name}"
     status = 200
-    if moved:
-        messages.success(request, f"Moved {_count(moved, 'file')} to {where}.")
+    if moved or folders:
+        what = " and ".join(p for p in (_count(moved, "file"), _count(folders, "folder")) if p)
+        messages.success(request, f"Moved {what} to {where}.")
     if taken:
         shown = ", ".join(f"“{name}”" for name in taken[:5]) + (" …" if len(taken) > 5 else "")
         messages.error(
@@ -198,9 +205,50 @@ def _move(request: HttpRequest, bucket: Bucket, selection: Selection, back: str)
     for reason in refused:
         messages.error(request, reason)
         status = 400 if status == 200 else status
-    if not (moved or taken or refused):
-        messages.info(request, f"The selected files are in {where} already.")
+    if going_on is not None:
+        # A big folder: its move goes on on its page (the listing shows it meanwhile).
+        messages.info(request, f"Moving “{going_on.source}”: it goes on here.")
+        if request.htmx:
+            return HttpResponseClientRedirect(move_url(going_on))
+        return redirect(move_url(going_on))
+    if not (moved or folders or taken or refused):
+        messages.info(request, f"The selection is in {where} already.")
     return _done(request, bucket, selection.prefix, status=status)
+
+
+def _move_folders(
+    bucket: Bucket,
+    folders: list[str],
+    destination: str,
+    replace: bool,
+    taken: list[str],
+    refused: list[str],
+) -> tuple[int, FolderMove | None]:
+    """Move each folder into ``destination`` (objects/folder_moves.py), the first batch of
+    each at once: how many are done, and the first that goes on (too big for one batch)."""
+    done, going_on = 0, None
+    for folder in folders:
+        new_prefix = destination + folder[:-1].rpartition("/")[2] + "/"
+        if new_prefix == folder:
+            continue  # already there
+        try:
+            move = folder_moves.folder_move_start(
+                bucket=bucket, source=folder, destination=new_prefix, replace=replace
+            )
+        except (folder_moves.MoveRefused, InvalidObjectName) as exc:
+            refused.append(
+                " ".join(exc.messages) if isinstance(exc, InvalidObjectName) else str(exc)
+            )
+            continue
+        move = folder_moves.folder_move_step(move)
+        taken.extend(move.skipped_names)
+        if move.error:
+            refused.append(move.error)
+        if move.state == FolderMove.DONE:
+            done += 1
+        elif going_on is None:
+            going_on = move
+    return done, going_on
 
 
 def _ask_destination(request: HttpRequest, bucket: Bucket, selection: Selection) -> HttpResponse:

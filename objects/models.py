@@ -204,3 +204,60 @@ class RetiredBlob(models.Model):
 
     def __str__(self) -> str:
         return self.blob_key
+
+
+class FolderMove(models.Model):
+    """Moving (or renaming) a folder: every object under ``source`` to the same name under
+    ``destination``, a batch at a time (``objects.folder_moves``). The row is the move's whole
+    state, so a move stopped midway (its tab closed, Stop pressed, the server restarted) can be
+    resumed, or undone when the destination held nothing when it began."""
+
+    MOVING, DONE, STOPPED, LEFT = "moving", "done", "stopped", "left"
+
+    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="folder_moves")
+    source = models.TextField()
+    destination = models.TextField()
+    state = models.CharField(
+        max_length=8,
+        choices=[
+            (MOVING, "Moving"),
+            (DONE, "Done"),
+            (STOPPED, "Stopped"),
+            (LEFT, "Left half done"),
+        ],
+        default=MOVING,
+    )
+    replace = models.BooleanField(
+        default=False, help_text="Replace names taken at the destination."
+    )
+    merged = models.BooleanField(
+        default=False, help_text="The destination held objects when the move began: no undo."
+    )
+    total = models.PositiveIntegerField(help_text="Objects under the source when it began.")
+    moved = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Left where they were: name taken.")
+    skipped_names = models.JSONField(default=list, blank=True)
+    # The last source name handled: the next batch starts after it.
+    cursor = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True)
+    # Whoever runs a batch holds the move until then (two tabs never run the same batch).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    undo_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket", "state"], name="folder_move_by_state")]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.destination}"
+
+    @property
+    def handled(self) -> int:
+        return self.moved + self.skipped
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, round(100 * self.handled / self.total))

@@ -1060,7 +1060,7 @@ class _Empty:
 _EMPTY = _Empty()
 
 
-def _objects_under(bucket: Bucket, prefix: str) -> QuerySet[Object]:
+def objects_under(bucket: Bucket, prefix: str) -> QuerySet[Object]:
     """Objects whose name starts with ``prefix``, as one range scan of the (bucket, name) index."""
     if "\x00" in prefix:  # no name holds a NUL; PostgreSQL cannot compare one
         return Object.objects.none()
@@ -1075,7 +1075,7 @@ def _objects_under(bucket: Bucket, prefix: str) -> QuerySet[Object]:
 def _delete_range(bucket: Bucket, prefix: str, *, keep: bool = True) -> int:
     """Delete every live object whose name starts with ``prefix`` (all if it is empty), in
     batches; each is retired as any delete retires it, or gone for good without ``keep``."""
-    rows = _objects_under(bucket, prefix)
+    rows = objects_under(bucket, prefix)
     deleted = 0
     while True:
         with transaction.atomic():
@@ -1172,7 +1172,7 @@ def bucket_stats(*, bucket: Bucket) -> BucketStats:
 
 def objects_count_under(*, bucket: Bucket, prefix: str, limit: int | None = None) -> int:
     """How many objects' names start with ``prefix`` (at most ``limit``: a bounded scan)."""
-    rows = _objects_under(bucket, prefix).order_by()
+    rows = objects_under(bucket, prefix).order_by()
     return rows[:limit].count() if limit is not None else rows.count()
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bulk_views, detail_views, upload_views, version_views, views
+from . import bulk_views, detail_views, move_views, upload_views, version_views, views
 
 urlpatterns = [
     path("<str:bucket_id>/", views.object_browser, name="object_browser"),
@@ -15,6 +15,14 @@ urlpatterns = [
     path("<str:bucket_id>/move", detail_views.object_move, name="object_move"),
     path("<str:bucket_id>/zip", detail_views.folder_zip, name="folder_zip"),
     path("<str:bucket_id>/selection", bulk_views.bulk_action, name="bulk_action"),
+    path("<str:bucket_id>/folders/move", move_views.folder_move, name="folder_move"),
+    path("<str:bucket_id>/moves/<int:move_id>", move_views.move_page, name="folder_move_page"),
+    path("<str:bucket_id>/moves/<int:move_id>/step", move_views.move_step, name="folder_move_step"),
+    path(
+        "<str:bucket_id>/moves/<int:move_id>/<str:action>",
+        move_views.move_control,
+        name="folder_move_control",
+    ),
     path("<str:bucket_id>/versions", version_views.object_versions, name="object_versions"),
     path("<str:bucket_id>/versions/restore", version_views.version_restore, name="version_restore"),
     path("<str:bucket_id>/versions/delete", version_views.version_delete, name="version_delete"),

@@ -314,6 +314,7 @@ def _listing_context(
                 ("zip", "folder_zip"),
                 ("download", "object_download"),
                 ("bulk", "bulk_action"),
+                ("folder_move", "folder_move"),
             )
         },
         "deleted_url": deleted_url(bucket, prefix),
@@ -390,8 +391,20 @@ def object_browser(request: HttpRequest, bucket_id: str) -> HttpResponse:
     context["undo"] = _take_undo(request, bucket)
     if request.htmx and request.htmx.target == "listing":
         return render_with_toasts(request, "objects/browser.html#listing", context)
-    context.update({"buckets": request.user.buckets.all(), "tab": "objects"})
+    context.update(
+        {
+            "buckets": request.user.buckets.all(),
+            "tab": "objects",
+            "moves": _unfinished_moves(bucket),
+        }
+    )
     return render(request, "objects/browser.html", context)
+
+
+def _unfinished_moves(bucket: Bucket) -> list:
+    from .folder_moves import unfinished  # folder_moves imports services, as this module does
+
+    return unfinished(bucket)
 
 
 def _upload_name(prefix: str, relative_path: str, filename: str) -> str:

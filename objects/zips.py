@@ -24,8 +24,6 @@ from buckets.models import Bucket
 
 from . import services
 from .listing import objects_list
-from .models import Object
-from .names import successor
 
 PAGE = 1000
 
@@ -73,21 +71,17 @@ def too_many_files(bucket: Bucket, prefix: str, names: Sequence[str] = ()) -> bo
     count of at most that many rows of the (bucket, name) index)."""
     limit = settings.OBJSTORE_ZIP_MAX_FILES
     if not names:
-        return _count_under(bucket, prefix, limit + 1) > limit
+        return services.objects_count_under(bucket=bucket, prefix=prefix, limit=limit + 1) > limit
     total = 0
     for name in names:
-        total += _count_under(bucket, name, limit + 1 - total) if name.endswith("/") else 1
+        total += (
+            services.objects_count_under(bucket=bucket, prefix=name, limit=limit + 1 - total)
+            if name.endswith("/")
+            else 1
+        )
         if total > limit:
             return True
     return False
-
-
-def _count_under(bucket: Bucket, prefix: str, limit: int) -> int:
-    # A name range, not startswith: SQLite's LIKE cannot use the bytewise index.
-    rows = Object.objects.filter(bucket=bucket, name__gte=prefix).order_by()
-    if (upper := successor(prefix)) is not None:
-        rows = rows.filter(name__lt=upper)
-    return rows[:limit].count()
 
 
 def _unique(name: str, used) -> str:

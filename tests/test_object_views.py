@@ -424,7 +424,10 @@ def test_with_htmx_the_confirmation_comes_as_a_dialog_with_the_count(alice_clien
     assert f'hx-target="#{row_id("photos/")}"' in text
     assert Object.objects.count() == 3
     listing = alice_client.get(browser_url(bucket)).text
-    assert f'<tr class="folder-row" id="{row_id("photos/")}" data-move-to="photos/">' in listing
+    assert (
+        f'<tr class="folder-row" id="{row_id("photos/")}" draggable="true" data-move-to="photos/">'
+        in listing
+    )
 
 
 def test_the_listing_counts_its_entries(alice_client, bucket, settings):

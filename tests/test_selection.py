@@ -133,10 +133,42 @@ def test_move_never_replaces_a_name_unless_asked(alice_client, folder):
     assert read(services.object_get(bucket=folder, name="a.txt")) == b"f/a.txt"
 
 
-def test_folders_are_not_moved_from_the_selection_yet(alice_client, folder):
-    done = select(alice_client, folder, "move", prefix="f/", folders=["f/sub/"], destination="")
+def test_folders_in_the_selection_move_as_folder_moves(alice_client, folder):
+    done = select(
+        alice_client,
+        folder,
+        "move",
+        prefix="f/",
+        folders=["f/sub/"],
+        names=["f/a.txt"],
+        destination="g",
+    )
+    assert done.status_code == 200
+    assert "Moved 1 file and 1 folder to “g/”." in done.content.decode()
+    assert live(folder) == [
+        "f/b.txt",
+        "f/c.txt",
+        "g/a.txt",
+        "g/sub/d.txt",
+        "g/sub/e/g.txt",
+        "other.txt",
+    ]
+
+
+def test_a_big_folder_in_the_selection_goes_on_on_its_page(alice_client, folder, monkeypatch):
+    from objects import folder_moves
+
+    monkeypatch.setattr(folder_moves, "BATCH", 1)
+    done = select(alice_client, folder, "move", prefix="f/", folders=["f/sub/"], destination="g")
+    move = folder_moves.FolderMove.objects.get()
+    assert done["HX-Redirect"] == reverse("folder_move_page", args=[folder.bucket_id, move.pk])
+    assert move.state == "moving" and move.moved == 1
+
+
+def test_all_a_folder_holds_is_moved_by_moving_the_folder(alice_client, folder):
+    done = select(alice_client, folder, "move", prefix="f/", everything="yes", destination="")
     assert done.status_code == 400 and done["HX-Reswap"] == "none"
-    assert "Folders cannot be moved from the pane yet" in done.content.decode()
+    assert "rename or move the folder itself" in done.content.decode()
     assert "f/sub/d.txt" in live(folder)
 
 

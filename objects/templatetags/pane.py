@@ -76,7 +76,7 @@ def _when(value: datetime | None) -> str:
 # line) with every value escaped (``html.escape``, which Django's own escape calls).
 
 _FOLDER_ROW = """
-      <tr class="folder-row" id="{row_id}" data-move-to="{prefix}">
+      <tr class="folder-row" id="{row_id}" draggable="true" data-move-to="{prefix}">
         <td class="select-cell"><input type="checkbox" class="select-row" form="bulk-form" name="folders" value="{prefix}" aria-label="Select folder {label}"></td>
         <td class="name">
           <a href="{browse}?prefix={quoted}" class="folder-link name-cell" aria-label="{label}">
@@ -90,6 +90,9 @@ _FOLDER_ROW = """
         <td class="actions-cell"><div class="row-actions">
           <a class="icon-button" href="{zip}?prefix={quoted}" aria-label="Download {label} as a zip" title="Download as a zip">
             <svg aria-hidden="true" width="18" height="18"><use href="#icon-download"></use></svg>
+          </a>
+          <a class="icon-button move-action" href="{move}?folder={quoted}" aria-label="Rename or move {label}" title="Rename or move">
+            <svg aria-hidden="true" width="18" height="18"><use href="#icon-move"></use></svg>
           </a>
 {delete_form}"""  # noqa: E501
 
@@ -142,7 +145,7 @@ def listing_rows(context: template.Context) -> SafeString:
     }
     parts = []
     folder_delete, browse = escape(urls["folder_delete"]), escape(urls["browse"])
-    zip_url = escape(urls["zip"])
+    zip_url, move_url = escape(urls["zip"]), escape(urls["folder_move"])
     for folder in context["folders"]:
         label, prefix = escape(folder.label), escape(folder.prefix)
         parts.append(
@@ -150,6 +153,7 @@ def listing_rows(context: template.Context) -> SafeString:
                 row_id=row_id(folder.prefix),
                 browse=browse,
                 zip=zip_url,
+                move=move_url,
                 quoted=escape(quote(folder.prefix, safe="")),
                 label=label,
                 prefix=prefix,

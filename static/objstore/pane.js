@@ -313,6 +313,7 @@
   // Uploads (uploads.js) only react to drags that carry files, so the two never meet.
 
   const MOVE_TYPE = "application/x-objstore-name";
+  const FOLDER_TYPE = "application/x-objstore-folder";
 
   function setUpDragMove() {
     function clearMarks() {
@@ -322,14 +323,19 @@
     }
     function dropTarget(event) {
       const types = event.dataTransfer ? Array.from(event.dataTransfer.types || []) : [];
-      if (!types.includes(MOVE_TYPE) || !event.target.closest) return null;
-      return event.target.closest("[data-move-to]");
+      if (!(types.includes(MOVE_TYPE) || types.includes(FOLDER_TYPE)) || !event.target.closest) return null;
+      const target = event.target.closest("[data-move-to]");
+      // A folder is never dropped on itself (dragging reads no data until the drop: the row
+      // being dragged is marked instead).
+      return target && !target.classList.contains("dragging") ? target : null;
     }
     document.addEventListener("dragstart", (event) => {
-      const row = event.target.closest && event.target.closest("tr.file-row[data-name]");
+      const row = event.target.closest && event.target.closest("tr.file-row[data-name], tr.folder-row[data-move-to]");
       if (!row) return;
-      event.dataTransfer.setData(MOVE_TYPE, row.dataset.name);
-      event.dataTransfer.setData("text/plain", row.dataset.name);
+      const folder = row.classList.contains("folder-row");
+      const value = folder ? row.dataset.moveTo : row.dataset.name;
+      event.dataTransfer.setData(folder ? FOLDER_TYPE : MOVE_TYPE, value);
+      event.dataTransfer.setData("text/plain", value);
       event.dataTransfer.effectAllowed = "move";
       row.classList.add("dragging");
     });
@@ -353,10 +359,23 @@
       if (!target) return;
       event.preventDefault();
       const name = event.dataTransfer.getData(MOVE_TYPE);
+      const dragged = event.dataTransfer.getData(FOLDER_TYPE);
       const listing = document.getElementById("listing");
       clearMarks();
-      if (!name || !listing || !window.htmx) return;
+      if (!(name || dragged) || !listing || !window.htmx) return;
       const folder = target.dataset.moveTo;
+      if (dragged) {
+        // A folder: into another folder, never into itself or where it is already.
+        const parent = dragged.slice(0, dragged.slice(0, -1).lastIndexOf("/") + 1);
+        if (folder.startsWith(dragged) || parent === folder) return;
+        window.htmx.ajax("POST", listing.dataset.folderMoveUrl, {
+          source: listing,
+          target: "#listing",
+          swap: "outerHTML",
+          values: { folder: dragged, into: folder, prefix: listing.dataset.prefix },
+        });
+        return;
+      }
       if (name.slice(0, name.lastIndexOf("/") + 1) === folder) return; // already there
       window.htmx.ajax("POST", listing.dataset.moveUrl, {
         source: listing,
@@ -401,10 +420,11 @@
         status.textContent = "";
       }
       for (const button of form.querySelectorAll(".bulk-button")) {
-        const moveOfFolders = button.value === "move" && (whole || checked.some((box) => box.name === "folders"));
+        // All a folder holds is moved by moving the folder itself (its row's Rename or move).
+        const moveOfFolders = button.value === "move" && whole;
         const tooMany = !whole && checked.length > Number(form.dataset.max);
         button.disabled = !checked.length || moveOfFolders || tooMany;
-        button.title = moveOfFolders ? "Folders cannot be moved from the pane yet" : "";
+        button.title = moveOfFolders ? "Rename or move the folder itself to move all it holds" : "";
       }
       if (allButton) allButton.hidden = whole || !all.length || checked.length !== all.length;
       const head = document.getElementById("select-all");

@@ -348,3 +348,16 @@ def test_11_select_many(demo, open_page):
     expect(dialog).to_contain_text("Move 3 files")
     dialog.get_by_label("To the folder").fill("2024/best/")
     shoot(page, "11-select-many.png", bottom="#listing")
+
+
+def test_12_folder_move(demo, open_page, monkeypatch):
+    from objects import folder_moves
+
+    monkeypatch.setattr(folder_moves, "BATCH", 5)
+    move = folder_moves.folder_move_start(bucket=demo, source="2024/", destination="2024-trips/")
+    move = folder_moves.folder_move_step(move)
+    folder_moves.folder_move_stop(move)
+    page = open_page()
+    visit(page, reverse("folder_move_page", args=[demo.bucket_id, move.pk]))
+    expect(page.get_by_test_id("move-state")).to_contain_text("Stopped after 5 of")
+    shoot(page, "12-folder-move.png", bottom="#move-progress")

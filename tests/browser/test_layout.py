@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from buckets.tokens import token_create
 from objects import services
-from objects.models import Object
+from objects.models import FolderMove, Object
 
 from ..conftest import put
 from .conftest import sign_in
@@ -38,6 +38,7 @@ def browser_path(bucket, prefix: str = "") -> str:
 
 def pane_pages(bucket) -> dict[str, str]:
     """Every page of the pane, with something on it."""
+    move = FolderMove.objects.filter(bucket=bucket).first()  # fill() makes one
     return {
         "bucket list": reverse("bucket_list"),
         "browser": browser_path(bucket),
@@ -49,6 +50,12 @@ def pane_pages(bucket) -> dict[str, str]:
         + urlencode({"name": "docs/" + LONG_NAME}),
         "settings": reverse("bucket_settings", args=[bucket.bucket_id]),
         "tokens": reverse("token_list"),
+        "folder move": reverse("folder_move", args=[bucket.bucket_id]) + "?folder=docs/",
+        **(
+            {"folder move progress": reverse("folder_move_page", args=[bucket.bucket_id, move.pk])}
+            if move
+            else {}
+        ),
     }
 
 
@@ -58,6 +65,19 @@ def fill(bucket, alice) -> None:
     put(bucket, LONG_NAME, b"long")
     put(bucket, "docs/readme.md", b"# docs")
     put(bucket, "docs/" + LONG_NAME, b"long")
+    # A folder move stopped halfway, with a name it left behind: its page, and the listing's
+    # notice of it.
+    FolderMove.objects.create(
+        bucket=bucket,
+        source="docs/",
+        destination="docs-" + "old/" * 40,
+        state=FolderMove.STOPPED,
+        total=2,
+        moved=1,
+        skipped=1,
+        skipped_names=["docs-" + "old/" * 40 + LONG_NAME],
+        error="“docs/x” could not be moved: the disk is full.",
+    )
     put(bucket, "gone.txt", b"bye")
     services.object_delete(bucket=bucket, name="gone.txt")
     token_create(owner=alice, name="deploy script with a rather long name", bucket=bucket)

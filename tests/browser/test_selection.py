@@ -67,10 +67,20 @@ def test_shift_click_selects_a_range_and_move_asks_where(alice_page: Page, bucke
         "archive/3.txt",
         "archive/old.txt",
     ]
-    # A folder in the selection: Move waits (folders are not moved from here yet).
+    # A folder in the selection moves with its files.
     listing(page).get_by_role("checkbox", name="Select folder archive/").check()
-    expect(bar.get_by_role("button", name="Move…")).to_be_disabled()
-    expect(bar.get_by_role("button", name="Download")).to_be_enabled()
+    file_row(page, "4.txt").get_by_role("checkbox").check()
+    bar.get_by_role("button", name="Move…").click()
+    dialog.get_by_label("To the folder").fill("kept/")
+    dialog.get_by_role("button", name="Move").click()
+    expect(page.locator("#toast-status")).to_contain_text("Moved 1 file and 1 folder to “kept/”.")
+    assert names(bucket) == [
+        "kept/4.txt",
+        "kept/archive/1.txt",
+        "kept/archive/2.txt",
+        "kept/archive/3.txt",
+        "kept/archive/old.txt",
+    ]
 
 
 def test_select_all_then_everything_in_the_folder_and_download_it(
@@ -87,6 +97,7 @@ def test_select_all_then_everything_in_the_folder_and_download_it(
     everything = bar.get_by_role("button", name="Select all 5 in this folder")
     everything.click()
     expect(bar.get_by_role("status")).to_have_text("All 5 in this folder are selected")
+    expect(bar.get_by_role("button", name="Move…")).to_be_disabled()  # that is the folder's move
     with page.expect_download() as download_info:
         bar.get_by_role("button", name="Download").click()
     download = download_info.value

@@ -19,7 +19,7 @@ from buckets.services import bucket_create
 from buckets.tokens import token_create, token_revoke
 from objects import services, uploads
 from objects.api import views as api_views
-from objects.models import Object, ObjectVersion
+from objects.models import FolderMove, Object, ObjectVersion
 
 from ..conftest import PASSWORD, put
 from .conftest import assert_gcs_error, assert_unchanged, snapshot
@@ -231,6 +231,10 @@ def _fill(bucket: Bucket) -> None:
     put(bucket, "dot.png", b"\x89PNG\r\n\x1a\n", "image/png")  # for the pane's image preview
     put(bucket, "gone.txt", b"soft-deleted", "text/plain")
     services.object_delete(bucket=bucket, name="gone.txt")  # kept by the 7-day soft delete
+    # A folder move stopped halfway, for its page and its buttons.
+    FolderMove.objects.create(
+        bucket=bucket, source="dir/", destination="moved/", state=FolderMove.STOPPED, total=1
+    )
 
 
 def _session(bucket: Bucket) -> str:
@@ -547,6 +551,16 @@ ACTIONS = [
     Action("object preview", "GET", "/buckets/{b}/preview?name=dot.png", changes=False),
     Action("folder zip", "GET", "/buckets/{b}/zip?prefix=dir/", changes=False),
     Action("object move", "POST", "/buckets/{b}/move", {"name": "a.txt", "new_name": "moved.txt"}),
+    Action("folder move form", "GET", "/buckets/{b}/folders/move?folder=dir/", changes=False),
+    Action(
+        "folder move", "POST", "/buckets/{b}/folders/move", {"folder": "dir/", "new_path": "d2/"}
+    ),
+    Action("folder move page", "GET", "/buckets/{b}/moves/{m}", changes=False),
+    Action("folder move step (stopped)", "POST", "/buckets/{b}/moves/{m}/step", changes=False),
+    Action("folder move resume", "POST", "/buckets/{b}/moves/{m}/resume"),
+    Action(
+        "folder move undo (nothing moved)", "POST", "/buckets/{b}/moves/{m}/undo", changes=False
+    ),
     Action(
         "selection delete",
         "POST",
@@ -635,8 +649,13 @@ def _pane_world(alice, charlie, bucket):
     return token, charlie_bucket
 
 
+def _move_id(bucket_id: str) -> int:
+    move = FolderMove.objects.filter(bucket__bucket_id=bucket_id).first()
+    return move.pk if move else 1
+
+
 def _pane_call(client: Client, action: Action, bucket_id: str, token_id: str):
-    url = action.url.format(b=bucket_id, t=token_id)
+    url = action.url.format(b=bucket_id, t=token_id, m=_move_id(bucket_id))
     headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "listing"} if action.htmx else {}
     if action.method == "GET":
         return client.get(url, **headers), url
@@ -739,7 +758,8 @@ def test_pane_actions_cover_every_named_url():
     names = {name for name in names if not name.startswith("pane_upload_")}
     used = set()
     for action in ACTIONS:
-        url = action.url.format(b="B", t="00000000-0000-4000-8000-000000000000").split("?")[0]
+        url = action.url.format(b="B", t="00000000-0000-4000-8000-000000000000", m=1)
+        url = url.split("?")[0]
         for name in names:
             args = (
                 []
@@ -748,6 +768,8 @@ def test_pane_actions_cover_every_named_url():
                 if name == "token_delete"
                 else ["B"]
             )
+            if name.startswith("folder_move_"):
+                args = ["B", 1, "resume"] if name == "folder_move_control" else ["B", 1]
             if reverse(name, args=args) == url:
                 used.add(name)
     assert names - used == set()
