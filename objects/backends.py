@@ -8,6 +8,7 @@ resumable uploads and ranged ``BlobReader``, and boto3's multipart ``upload_file
 streaming ``get_object``. Every transfer moves bounded chunks; none holds an object in memory.
 """
 
+import errno
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 # Chunk size for cloud transfers: what one resumable or multipart request carries, and the
 # most a transfer holds in memory. GCS wants a multiple of 256 KiB; S3 parts must be >= 5 MiB.
 CLOUD_CHUNK = 8 * 1024 * 1024
+# S3 copies an object of up to this size in one CopyObject call, a bigger one in parts of it
+# (CopyObject itself stops at 5 GB).
+COPY_PART = 1024 * 1024 * 1024
 
 # Request bodies are read in larger steps: every read goes through gunicorn's body reader,
 # which copies what it received several times over, and each step costs the same Python
@@ -92,6 +96,12 @@ class Blobs:
         """Every blob key (under ``prefix``) with its last-modified time."""
         raise NotImplementedError
 
+    def copy(self, source_key: str, key: str) -> bool:
+        """Make the new blob ``key`` a copy of ``source_key`` inside the storage, without its
+        bytes passing through this process. False where the storage cannot (the caller streams
+        the bytes instead); FileNotFoundError when the source is gone."""
+        return False
+
     def local_path(self, key: str) -> Path | None:
         """Where the blob lives on local disk, if it does (resumable uploads append in place)."""
         return None
@@ -125,6 +135,25 @@ class FileSystemBlobs(Blobs):
             raise
         if settings.OBJSTORE_FSYNC:  # and the directory entry that names it
             _fsync_directory(os.path.dirname(path))
+
+    def copy(self, source_key: str, key: str) -> bool:
+        # A hard link: blobs are never changed once written (a replace writes a new key), so
+        # two keys may share the bytes; deleting one key leaves the other's.
+        source, path = self.storage.path(source_key), self.storage.path(key)
+        try:
+            os.link(source, path)
+        except FileNotFoundError:
+            if not os.path.exists(source):
+                raise
+            self._make_directories(os.path.dirname(path))
+            os.link(source, path)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
+                return False  # a filesystem without (more) hard links: stream the bytes
+            raise
+        if settings.OBJSTORE_FSYNC:
+            _fsync_directory(os.path.dirname(path))
+        return True
 
     def _make_directories(self, directory: str) -> None:
         # Each missing level with the storage's mode (os.makedirs gives it to the last only).
@@ -202,6 +231,21 @@ class GoogleCloudBlobs(Blobs):
             handle.seek(start)
         return handle
 
+    def copy(self, source_key: str, key: str) -> bool:
+        # GCS's rewrite: the bytes are copied by GCS; a big object takes several calls.
+        from google.api_core.exceptions import NotFound
+
+        bucket = self.storage.bucket
+        source, target = bucket.blob(source_key), bucket.blob(key)
+        token = None
+        try:
+            while True:
+                token, _, _ = target.rewrite(source, token=token, if_generation_match=0)
+                if token is None:
+                    return True
+        except NotFound:
+            raise FileNotFoundError(source_key) from None
+
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
@@ -249,6 +293,29 @@ class S3Blobs(Blobs):
                 raise FileNotFoundError(key) from None
             raise
         return response["Body"]
+
+    def copy(self, source_key: str, key: str) -> bool:
+        # S3's copy: CopyObject, or a multipart copy past the threshold (objects over 5 GB).
+        from boto3.s3.transfer import TransferConfig
+        from botocore.exceptions import ClientError
+
+        config = TransferConfig(multipart_threshold=COPY_PART, multipart_chunksize=COPY_PART)
+        source = {"Bucket": self.storage.bucket_name, "Key": source_key}
+        try:
+            # A fresh checksum of the whole copy: a multipart source's is one of its parts',
+            # which readers of the copy could not check its bytes against.
+            self._client.copy(
+                source,
+                self.storage.bucket_name,
+                key,
+                ExtraArgs={"ChecksumAlgorithm": "CRC32"},
+                Config=config,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(source_key) from None
+            raise
+        return True
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.storage.bucket_name, Key=key)

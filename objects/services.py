@@ -1249,6 +1249,23 @@ def _copy_once(
             metadata=dict(source.metadata),
             custom_time=source.custom_time,
         )
+    if source.md5_hash:  # a composite object (no MD5) is streamed, which gives it one
+        key = _copy_blob(bucket, source)
+        if key is not None:
+            try:
+                return commit_blob(
+                    bucket=bucket,
+                    name=name,
+                    key=key,
+                    size=source.size,
+                    md5_hash=source.md5_hash,
+                    crc32c=source.crc32c,
+                    attributes=attributes,
+                    preconditions=preconditions,
+                )
+            except BaseException:
+                delete_blobs([key])
+                raise
     reader = _ConcatenatedReader([source])
     try:
         return object_upload(
@@ -1260,6 +1277,18 @@ def _copy_once(
         )
     finally:
         reader.close()
+
+
+def _copy_blob(bucket: Bucket, source: ObjectData) -> str | None:
+    """A new blob holding the bytes of ``source``, copied inside the storage (a hard link on
+    local disk, GCS's rewrite, S3's copy), or None where the storage cannot copy."""
+    key = new_blob_key(bucket)
+    try:
+        if blobs().copy(source.blob_key, key):
+            return key
+    except FileNotFoundError:
+        raise BlobMissing(source) from None  # replaced or deleted since its row was read
+    return None
 
 
 class DestinationExists(Exception):

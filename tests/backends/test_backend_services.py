@@ -11,7 +11,14 @@ from objects.backends import blobs
 from objects.models import Object, UploadSession
 
 from ..conftest import put, read
-from ..streams import assert_services_stream
+from ..streams import (
+    GeneratedStream,
+    MiB,
+    assert_services_stream,
+    drain,
+    read_chunks,
+    traced_peak,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,6 +65,42 @@ def test_copy_and_compose(backend, bucket, other_bucket):
         attributes=services.ObjectAttributes(content_type="text/plain"),
     )
     assert read(composed) == b"alpha,beta" and composed.component_count == 2
+
+
+def test_copies_and_moves_are_made_inside_the_storage(backend, bucket, other_bucket):
+    """A copy (and so a move) asks the storage to copy: a hard link on local disk, GCS's
+    rewrite, S3's copy. No byte passes through the server, whatever the size."""
+    source = GeneratedStream(24 * MiB)
+    original = services.object_upload(bucket=bucket, name="big.bin", stream=source)
+    with traced_peak() as peak:
+        copied = services.object_copy(
+            source_bucket=bucket, source_name="big.bin", bucket=other_bucket, name="copy.bin"
+        )
+        moved = services.object_move(bucket=bucket, name="big.bin", new_name="moved/big.bin")
+    assert peak.bytes < 2 * MiB, f"the copy and the move peaked at {peak.mib:.1f} MiB"
+    for obj in (copied, moved):
+        assert (obj.size, obj.md5_hash, obj.crc32c) == (
+            24 * MiB,
+            source.md5_b64,
+            source.crc32c_b64,
+        )
+        assert obj.blob_key != original.blob_key
+        handle = services.object_open(obj)
+        try:
+            assert drain(read_chunks(handle, services.CHUNK_SIZE)).md5_b64 == source.md5_b64
+        finally:
+            handle.close()
+    if backend == "file":
+        path = blobs().local_path
+        assert path(copied.blob_key).stat().st_ino == path(moved.blob_key).stat().st_ino
+    # Each copy owns its bytes: deleting one leaves the other whole.
+    services.object_delete(bucket=bucket, name="moved/big.bin")
+    assert services.object_get(bucket=other_bucket, name="copy.bin").size == 24 * MiB
+    handle = services.object_open(services.object_get(bucket=other_bucket, name="copy.bin"))
+    try:
+        assert drain(read_chunks(handle, services.CHUNK_SIZE)).md5_b64 == source.md5_b64
+    finally:
+        handle.close()
 
 
 @pytest.mark.usefixtures("no_soft_delete")
