@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import FolderMove, Object, ObjectVersion, UploadSession
+from .models import FolderMove, Object, ObjectVersion, ShareLink, UploadSession
 
 
 @admin.register(Object)
@@ -204,4 +204,19 @@ class FolderMoveAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """Share links (their tokens are not stored: only the owner saw each, once)."""
+
+    list_display = ["name", "bucket", "created", "expires", "downloads", "max_downloads", "revoked"]
+    list_filter = ["created", "expires", "revoked"]
+    search_fields = ["name", "bucket__bucket_id"]
+    list_select_related = ["bucket"]
+    readonly_fields = ["bucket", "name", "downloads", "created", "last_used"]
+    fields = [*readonly_fields, "expires", "max_downloads", "revoked"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

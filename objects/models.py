@@ -261,3 +261,31 @@ class FolderMove(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.total else min(100, round(100 * self.handled / self.total))
+
+
+class ShareLink(models.Model):
+    """A link that lets anyone who has it download one file, or browse and download one folder,
+    without an account (``objects.shares``). Only the token's SHA-256 is stored: the link is
+    shown once, when it is made."""
+
+    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="share_links")
+    # The shared file's name, or the shared folder's prefix (ending in "/").
+    name = models.TextField()
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    expires = models.DateTimeField(null=True, blank=True, help_text="Empty: never.")
+    password_hash = models.CharField(max_length=128, blank=True, editable=False)
+    max_downloads = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit.")
+    downloads = models.PositiveIntegerField(default=0)
+    revoked = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket", "created"], name="share_link_by_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket.bucket_id}/{self.name}"
+
+    @property
+    def is_folder(self) -> bool:
+        return self.name.endswith("/")

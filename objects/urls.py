@@ -1,6 +1,14 @@
 from django.urls import path
 
-from . import bulk_views, detail_views, move_views, upload_views, version_views, views
+from . import (
+    bulk_views,
+    detail_views,
+    move_views,
+    share_views,
+    upload_views,
+    version_views,
+    views,
+)
 
 urlpatterns = [
     path("<str:bucket_id>/", views.object_browser, name="object_browser"),
@@ -15,6 +23,12 @@ urlpatterns = [
     path("<str:bucket_id>/move", detail_views.object_move, name="object_move"),
     path("<str:bucket_id>/zip", detail_views.folder_zip, name="folder_zip"),
     path("<str:bucket_id>/selection", bulk_views.bulk_action, name="bulk_action"),
+    path("<str:bucket_id>/shares", share_views.share_links, name="share_links"),
+    path(
+        "<str:bucket_id>/shares/<int:link_id>/revoke",
+        share_views.share_revoke,
+        name="share_revoke",
+    ),
     path("<str:bucket_id>/folders/move", move_views.folder_move, name="folder_move"),
     path("<str:bucket_id>/moves/<int:move_id>", move_views.move_page, name="folder_move_page"),
     path("<str:bucket_id>/moves/<int:move_id>/step", move_views.move_step, name="folder_move_step"),

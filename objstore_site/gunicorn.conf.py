@@ -14,6 +14,8 @@ import os
 
 from gunicorn import glogging
 
+from objstore_site.logpaths import without_secrets
+
 bind = os.environ.get("OBJSTORE_BIND", "127.0.0.1:8000")
 worker_class = os.environ.get("OBJSTORE_WORKER_CLASS", "objstore_site.workers.ThreadWorker")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count())))
@@ -71,7 +73,7 @@ class AccessLogger(glogging.Logger):
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        atoms["raw_path"] = environ.get("RAW_URI", "").split("?", 1)[0] or "-"
+        atoms["raw_path"] = without_secrets(environ.get("RAW_URI", "").split("?", 1)[0]) or "-"
         return atoms
 
 

@@ -15,6 +15,8 @@ from django.http import (
     StreamingHttpResponse,
 )
 
+from .logpaths import without_secrets
+
 logger = logging.getLogger("objstore.requests")
 
 
@@ -83,7 +85,7 @@ class RequestLogMiddleware:
     ) -> None:
         duration_ms = (time.perf_counter() - started) * 1000
         # Percent-encoded, as on the wire: an object name can neither break the line nor forge one.
-        path = quote(request.path, safe="/:@!$&'()*+,;=")
+        path = quote(without_secrets(request.path), safe="/:@!$&'()*+,;=")
         # gunicorn only lets tokens through as methods and takes the address from the socket;
         # another server might not, so these are encoded the same way (a no-op for sane values).
         method = quote(request.method or "-", safe="")

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from buckets import token_views
 from buckets.throttle import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
+from objects import share_views
 from objects.api.views import api
 from objstore_site.health import healthz
 
@@ -26,6 +27,10 @@ urlpatterns = [
     path("tokens/", token_views.token_list, name="token_list"),
     path("tokens/new", token_views.token_new, name="token_new"),
     path("tokens/<uuid:public_id>/revoke", token_views.token_delete, name="token_delete"),
+    # Share links: public, no account (objects/share_views.py).
+    path("s/<str:token>", share_views.share_open, name="share_open"),
+    path("s/<str:token>/download", share_views.share_download, name="share_download"),
+    path("s/<str:token>/zip", share_views.share_zip, name="share_zip"),
     path("buckets/", include("buckets.urls")),
     path("buckets/", include("objects.urls")),
 ]

@@ -370,6 +370,14 @@ def test_gunicorns_access_log_shows_the_encoded_path_on_one_line(tmp_path):
     assert "\x1b" not in line and "\r" not in line
 
 
+def test_gunicorns_access_log_never_holds_a_share_links_token(tmp_path):
+    logger, log = access_logger(tmp_path)
+    token = "mRljM00dyTDU21PotnZZ9LTXNZd-URUgXLVtXA_yMWg"
+    log_one(logger, RAW_URI=f"/s/{token}/download?name=a.txt", PATH_INFO=f"/s/{token}/download")
+    line = log.read_text()
+    assert '"GET /s/mRlj.../download"' in line and token not in line.split('"')[1]
+
+
 def test_gunicorns_access_log_keeps_ordinary_text_as_it_is(tmp_path):
     logger, log = access_logger(tmp_path)
     log_one(logger, RAW_URI="/b/x/o/caf%C3%A9.txt", HTTP_USER_AGENT="Mozilla/5.0 (X11) é")

@@ -361,3 +361,16 @@ def test_12_folder_move(demo, open_page, monkeypatch):
     visit(page, reverse("folder_move_page", args=[demo.bucket_id, move.pk]))
     expect(page.get_by_test_id("move-state")).to_contain_text("Stopped after 5 of")
     shoot(page, "12-folder-move.png", bottom="#move-progress")
+
+
+def test_13_share_links(demo, open_page):
+    from objects import shares
+
+    shares.share_create(bucket=demo, name="notes.md", expiry="never", max_downloads=10)
+    shares.share_create(bucket=demo, name="2024/", expiry="7d", password="family")
+    page = open_page()
+    visit(page, reverse("share_links", args=[demo.bucket_id]) + "?name=2024%2Fcat.png")
+    page.get_by_label("Expires after").select_option(label="1 day")
+    page.get_by_role("button", name="Make the link").click()
+    expect(page.locator("#new-link-url")).to_be_visible()
+    shoot(page, "13-share-links.png", bottom="section[aria-labelledby=links-title]")

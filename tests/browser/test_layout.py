@@ -16,7 +16,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from buckets.tokens import token_create
-from objects import services
+from objects import services, shares
 from objects.models import FolderMove, Object
 
 from ..conftest import put
@@ -56,7 +56,18 @@ def pane_pages(bucket) -> dict[str, str]:
             if move
             else {}
         ),
+        "shared links": reverse("share_links", args=[bucket.bucket_id])
+        + "?"
+        + urlencode({"name": "docs/"}),
+        **(
+            {"shared folder (public)": reverse("share_open", args=[SHARED[bucket.pk]])}
+            if bucket.pk in SHARED
+            else {}
+        ),
     }
+
+
+SHARED: dict[int, str] = {}  # a bucket's share link token, made by fill()
 
 
 def fill(bucket, alice) -> None:
@@ -78,6 +89,8 @@ def fill(bucket, alice) -> None:
         skipped_names=["docs-" + "old/" * 40 + LONG_NAME],
         error="“docs/x” could not be moved: the disk is full.",
     )
+    shares.share_create(bucket=bucket, name="notes.txt", expiry="never", max_downloads=3)
+    _, SHARED[bucket.pk] = shares.share_create(bucket=bucket, name="docs/", expiry="1d")
     put(bucket, "gone.txt", b"bye")
     services.object_delete(bucket=bucket, name="gone.txt")
     token_create(owner=alice, name="deploy script with a rather long name", bucket=bucket)

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Browser, sync_playwright
 
 from buckets.models import ApiToken, Bucket
-from objects.models import FolderMove, Object, ObjectVersion, UploadSession
+from objects.models import FolderMove, Object, ObjectVersion, ShareLink, UploadSession
 
 from ..browser import conftest as browser_fixtures
 from ..conftest import read, stored_blobs
@@ -36,6 +36,7 @@ def snapshot() -> dict:
         "versions": _rows(ObjectVersion),
         "sessions": _rows(UploadSession),
         "folder moves": _rows(FolderMove),
+        "share links": _rows(ShareLink),
         "bytes": {
             f"{obj.bucket.bucket_id}/{obj.name}": read(obj)
             for obj in Object.objects.select_related("bucket").order_by("pk")

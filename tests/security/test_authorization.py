@@ -17,9 +17,9 @@ from django.urls import reverse
 from buckets.models import ApiToken, Bucket
 from buckets.services import bucket_create
 from buckets.tokens import token_create, token_revoke
-from objects import services, uploads
+from objects import services, shares, uploads
 from objects.api import views as api_views
-from objects.models import FolderMove, Object, ObjectVersion
+from objects.models import FolderMove, Object, ObjectVersion, ShareLink
 
 from ..conftest import PASSWORD, put
 from .conftest import assert_gcs_error, assert_unchanged, snapshot
@@ -235,6 +235,7 @@ def _fill(bucket: Bucket) -> None:
     FolderMove.objects.create(
         bucket=bucket, source="dir/", destination="moved/", state=FolderMove.STOPPED, total=1
     )
+    shares.share_create(bucket=bucket, name="a.txt", expiry="7d")  # for its Revoke
 
 
 def _session(bucket: Bucket) -> str:
@@ -551,6 +552,10 @@ ACTIONS = [
     Action("object preview", "GET", "/buckets/{b}/preview?name=dot.png", changes=False),
     Action("folder zip", "GET", "/buckets/{b}/zip?prefix=dir/", changes=False),
     Action("object move", "POST", "/buckets/{b}/move", {"name": "a.txt", "new_name": "moved.txt"}),
+    Action("shared links", "GET", "/buckets/{b}/shares", changes=False),
+    Action("share form", "GET", "/buckets/{b}/shares?name=a.txt", changes=False),
+    Action("share create", "POST", "/buckets/{b}/shares", {"name": "a.txt", "expiry": "1d"}),
+    Action("share revoke", "POST", "/buckets/{b}/shares/{l}/revoke"),
     Action("folder move form", "GET", "/buckets/{b}/folders/move?folder=dir/", changes=False),
     Action(
         "folder move", "POST", "/buckets/{b}/folders/move", {"folder": "dir/", "new_path": "d2/"}
@@ -654,8 +659,13 @@ def _move_id(bucket_id: str) -> int:
     return move.pk if move else 1
 
 
+def _link_id(bucket_id: str) -> int:
+    link = ShareLink.objects.filter(bucket__bucket_id=bucket_id).first()
+    return link.pk if link else 1
+
+
 def _pane_call(client: Client, action: Action, bucket_id: str, token_id: str):
-    url = action.url.format(b=bucket_id, t=token_id, m=_move_id(bucket_id))
+    url = action.url.format(b=bucket_id, t=token_id, m=_move_id(bucket_id), l=_link_id(bucket_id))
     headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "listing"} if action.htmx else {}
     if action.method == "GET":
         return client.get(url, **headers), url
@@ -758,7 +768,7 @@ def test_pane_actions_cover_every_named_url():
     names = {name for name in names if not name.startswith("pane_upload_")}
     used = set()
     for action in ACTIONS:
-        url = action.url.format(b="B", t="00000000-0000-4000-8000-000000000000", m=1)
+        url = action.url.format(b="B", t="00000000-0000-4000-8000-000000000000", m=1, l=1)
         url = url.split("?")[0]
         for name in names:
             args = (
@@ -768,7 +778,7 @@ def test_pane_actions_cover_every_named_url():
                 if name == "token_delete"
                 else ["B"]
             )
-            if name.startswith("folder_move_"):
+            if name.startswith("folder_move_") or name == "share_revoke":
                 args = ["B", 1, "resume"] if name == "folder_move_control" else ["B", 1]
             if reverse(name, args=args) == url:
                 used.add(name)
