@@ -23,8 +23,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
 
-from . import preview, services, zips
+from . import preview, ranges, services, zips
 from .api.resources import base_url, quote_name
+from .api.views import RangeFile
 from .models import Object
 from .names import InvalidObjectName
 from .views import (
@@ -212,9 +213,10 @@ def _render(
 @require_GET
 @login_required
 def object_preview(request: HttpRequest, bucket_id: str) -> HttpResponse:
-    """A raster image's bytes for the Details page's ``<img>``: only the image types of
-    ``objects.preview`` (never HTML, SVG or anything else that could run), under their own type,
-    with nosniff and a sandboxing CSP, as the download is."""
+    """The bytes the Details page's ``<img>``, ``<audio>`` or ``<video>`` shows: only the types
+    of ``preview.SERVED_TYPES`` (never HTML, SVG or anything else that could run), under their
+    own type, with nosniff and a sandboxing CSP, as the download is. Media come in the ranges
+    the browser asks for (it seeks with them)."""
     bucket = get_bucket_for_user(request, bucket_id)
     generation = parse_generation(request.GET.get("generation", ""))
     try:
@@ -224,12 +226,32 @@ def object_preview(request: HttpRequest, bucket_id: str) -> HttpResponse:
     except services.ObjectNotFound:
         return HttpResponse("No such object.", status=404, content_type="text/plain")
     content_type = obj.content_type.split(";", 1)[0].strip().lower()
-    if content_type not in preview.IMAGE_TYPES or obj.size > preview.IMAGE_LIMIT:
+    if content_type not in preview.SERVED_TYPES or (
+        content_type in preview.IMAGE_TYPES and obj.size > preview.IMAGE_LIMIT
+    ):
         handle.close()
         return HttpResponse("No preview for this file.", status=404, content_type="text/plain")
-    response = FileResponse(handle, content_type=content_type)
+    status, start, end = 200, 0, obj.size - 1
+    try:
+        window = ranges.requested_range(request.headers.get("Range", ""), obj.size)
+    except ranges.Unsatisfiable:
+        handle.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{obj.size}"
+        return response
+    if window is not None:
+        handle.close()
+        (start, end), status = window, 206
+        handle = services.object_open(obj, start)
+    length = end - start + 1
+    body = RangeFile(handle, length) if status == 206 else handle
+    response = FileResponse(body, status=status, content_type=content_type)
+    response.headers.pop("Content-Disposition", None)  # FileResponse would name the blob key
     response.block_size = services.CHUNK_SIZE
-    response["Content-Length"] = str(obj.size)
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
     return served_untrusted(response)
 
 

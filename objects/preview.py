@@ -2,10 +2,13 @@
 
 Text (logs, Markdown, code, and HTML, SVG or XML as their source), JSON (pretty-printed) and
 CSV (as a table) are read up to ``TEXT_LIMIT`` bytes and written into the page as escaped text.
-Raster images (PNG, JPEG, GIF, WebP, AVIF, BMP) up to ``IMAGE_LIMIT`` are shown by an ``<img>``
-whose bytes come from the ``object_preview`` view under their own stored type, with nosniff and
-a sandboxing CSP, so nothing uploaded can run script on our origin. Everything else has no
-preview (the page says so and offers the download).
+Raster images (PNG, JPEG, GIF, WebP, AVIF, BMP) up to ``IMAGE_LIMIT`` are shown by an ``<img>``,
+audio and video (MP3, AAC, Ogg, Opus, WAV, FLAC, WebM, MP4) are played by ``<audio>`` and
+``<video>``; their bytes come from the ``object_preview`` view under their own stored type (in
+ranges, for media), with nosniff and a sandboxing CSP, so nothing uploaded can run script on
+our origin. Everything else has no preview (the page says so and offers the download). PDFs
+have none: Chromium's PDF viewer does not run in a sandboxed response, and serving one without
+the sandbox would let its scripts run; a PDF renderer of our own is future work.
 """
 
 import csv
@@ -25,6 +28,25 @@ CSV_COLUMNS = 30
 IMAGE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"}
 )
+# Played by the page's <audio> and <video> (they run no script), whatever their size: the
+# browser asks for ranges as it plays and seeks.
+AUDIO_TYPES = frozenset(
+    {
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/aac",
+        "audio/ogg",
+        "audio/opus",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/wave",
+        "audio/webm",
+        "audio/flac",
+    }
+)
+VIDEO_TYPES = frozenset({"video/mp4", "video/webm", "video/ogg"})
+# What object_preview serves, each under its own type.
+SERVED_TYPES = IMAGE_TYPES | AUDIO_TYPES | VIDEO_TYPES
 _TEXT_SUFFIXES = frozenset(
     ".txt .log .md .markdown .rst .csv .tsv .json .jsonl .ndjson .yaml .yml .toml .ini .cfg .conf"
     " .env .xml .html .htm .svg .css .js .mjs .ts .py .rb .go .rs .java .c .h .cpp .sh .sql"
@@ -47,7 +69,7 @@ _TEXT_TYPES = frozenset(
 
 @dataclass
 class Preview:
-    kind: str  # "image", "json", "csv", "text", or "none"
+    kind: str  # "image", "audio", "video", "json", "csv", "text", or "none"
     text: str = ""
     rows: list[list[str]] = field(default_factory=list)
     truncated: bool = False  # only the first TEXT_LIMIT bytes (or CSV_ROWS rows) are shown
@@ -59,6 +81,10 @@ def kind_of(obj: Object) -> str:
     suffix = PurePosixPath(obj.name).suffix.lower()
     if content_type in IMAGE_TYPES:
         return "image"
+    if content_type in AUDIO_TYPES:
+        return "audio"
+    if content_type in VIDEO_TYPES:
+        return "video"
     if content_type == "application/json" or suffix == ".json":
         return "json"
     if content_type in ("text/csv", "text/tab-separated-values") or suffix in (".csv", ".tsv"):
@@ -76,6 +102,8 @@ def preview_of(bucket, obj: Object) -> Preview:
         if obj.size > IMAGE_LIMIT:
             return Preview("none", reason="This image is too large to preview.")
         return Preview("image")
+    if kind in ("audio", "video"):
+        return Preview(kind)
     if obj.content_encoding:
         return Preview("none", reason="This file is stored compressed: download it to read it.")
     head = _head(bucket, obj)

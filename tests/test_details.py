@@ -4,6 +4,8 @@ metadata form, through Django's test client."""
 import base64
 import hashlib
 import html
+import io
+import wave
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -247,6 +249,43 @@ def test_images_are_shown_from_a_sandboxed_preview_and_nothing_active_is(alice_c
     for name in ("evil.svg", "evil.html"):
         url = reverse("object_preview", args=[bucket.bucket_id]) + f"?name={name}"
         assert alice_client.get(url).status_code == 404
+
+
+def wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    """A real WAV file: ``seconds`` of silence, 8-bit mono."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(1)
+        audio.setframerate(rate)
+        audio.writeframes(b"\x80" * int(seconds * rate))
+    return out.getvalue()
+
+
+def test_audio_and_video_play_from_ranges_of_the_preview(alice_client, bucket):
+    data = wav()
+    obj = put(bucket, "sound/beep.wav", data, content_type="audio/wav")
+    put(bucket, "clip.webm", b"\x1aE\xdf\xa3" + bytes(300), content_type="video/webm")
+    part = preview_section(alice_client.get(details(bucket, "sound/beep.wav")))
+    assert '<audio class="preview-media" controls preload="metadata"' in part
+    assert '<video class="preview-media"' in preview_section(
+        alice_client.get(details(bucket, "clip.webm"))
+    )
+    url = reverse("object_preview", args=[bucket.bucket_id])
+    query = {"name": "sound/beep.wav", "generation": obj.generation}
+    whole = alice_client.get(url, query)
+    assert whole.status_code == 200 and b"".join(whole.streaming_content) == data
+    assert whole["Accept-Ranges"] == "bytes" and whole["Content-Type"] == "audio/wav"
+    assert whole["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert "Content-Disposition" not in whole
+    window = alice_client.get(url, query, HTTP_RANGE="bytes=40-49")
+    assert window.status_code == 206 and b"".join(window.streaming_content) == data[40:50]
+    assert window["Content-Range"] == f"bytes 40-49/{len(data)}"
+    assert window["Content-Length"] == "10"
+    tail = alice_client.get(url, query, HTTP_RANGE="bytes=-4")
+    assert b"".join(tail.streaming_content) == data[-4:]
+    past = alice_client.get(url, query, HTTP_RANGE=f"bytes={len(data)}-")
+    assert past.status_code == 416 and past["Content-Range"] == f"bytes */{len(data)}"
 
 
 # ---- rename and move --------------------------------------------------------------------------

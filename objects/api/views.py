@@ -41,6 +41,7 @@ from ..gzip_stream import NotGzip, gunzip_chunks
 from ..listing import MAX_RESULTS, InvalidPageToken
 from ..models import Object, ObjectVersion
 from ..names import InvalidObjectName
+from ..ranges import Unsatisfiable, requested_range
 from . import errors, fields
 from .errors import ApiError
 from .multipart import MultipartError, MultipartRelatedReader
@@ -460,10 +461,8 @@ def object_patch(call: Call, bucket: str, object: str) -> HttpResponse:
 
 # ---- downloads --------------------------------------------------------------------------------
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
-
-class _RangeFile:
+class RangeFile:
     """A window of an open blob. It keeps the file's descriptor (so gunicorn can sendfile the
     window from the current offset) but reads stop at the window's end."""
 
@@ -544,21 +543,16 @@ def _download(call: Call, obj: Object) -> HttpResponse:
         headers["Content-Encoding"] = obj.content_encoding
 
     status, start, length = 200, 0, obj.size
-    match = _RANGE.match(request.headers.get("Range", "").replace(" ", ""))
-    if match and (match.group(1) or match.group(2)):
-        first, last = match.group(1), match.group(2)
-        if first:
-            start = int(first)
-            end = min(int(last), obj.size - 1) if last else obj.size - 1
-        else:  # the last N bytes
-            start = max(obj.size - int(last), 0)
-            end = obj.size - 1
-        if start >= obj.size or end < start:
-            response = errors.ApiError(
-                416, "The requested range cannot be satisfied.", "requestedRangeNotSatisfiable"
-            ).response()
-            response["Content-Range"] = f"bytes */{obj.size}"
-            return response
+    try:
+        window = requested_range(request.headers.get("Range", ""), obj.size)
+    except Unsatisfiable:
+        response = errors.ApiError(
+            416, "The requested range cannot be satisfied.", "requestedRangeNotSatisfiable"
+        ).response()
+        response["Content-Range"] = f"bytes */{obj.size}"
+        return response
+    if window is not None:
+        start, end = window
         status, length = 206, end - start + 1
         headers["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
     handle = services.object_open(obj, start)
@@ -573,7 +567,7 @@ def _download(call: Call, obj: Object) -> HttpResponse:
         for name, value in headers.items():
             response[name] = value
         return response
-    body = _RangeFile(handle, length) if status == 206 else handle
+    body = RangeFile(handle, length) if status == 206 else handle
     response = FileResponse(body, status=status, content_type=obj.content_type)
     response.block_size = services.CHUNK_SIZE  # when not sent with sendfile
     response.headers.pop("Content-Disposition", None)  # FileResponse names the blob key

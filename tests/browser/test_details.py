@@ -179,3 +179,30 @@ def test_download_a_folder_as_a_zip(alice_page: Page, bucket, tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["a.txt", "sub/b.txt"]
         assert archive.read("sub/b.txt") == b"bravo"
+
+
+@pytest.mark.usefixtures("csp_violations")
+def test_audio_loads_and_seeks_in_the_details_page(alice_page: Page, bucket):
+    from ..test_details import wav
+
+    page = alice_page
+    put(bucket, "beep.wav", wav(seconds=2), content_type="audio/wav")
+    page.goto(reverse("object_details", args=[bucket.bucket_id]) + "?name=beep.wav")
+    audio = page.locator("audio.preview-media")
+    expect(audio).to_be_visible()
+    duration = audio.evaluate(
+        """(a) => new Promise((done) => a.readyState >= 1 ? done(a.duration)
+            : a.addEventListener("loadedmetadata", () => done(a.duration)))"""
+    )
+    assert abs(duration - 2.0) < 0.05
+    # Seeking asks the preview for a range of the file.
+    assert (
+        audio.evaluate(
+            """(a) => new Promise((done) => {
+            a.addEventListener("seeked", () => done(a.currentTime));
+            a.currentTime = 1.5;
+        })"""
+        )
+        == 1.5
+    )
+    assert audio.evaluate("(a) => a.error") is None
