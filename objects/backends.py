@@ -151,6 +151,9 @@ class FileSystemBlobs(Blobs):
             if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
                 return False  # a filesystem without (more) hard links: stream the bytes
             raise
+        # A link keeps the source's mtime; objstore_gc spares unreferenced blobs by how new
+        # they are, so the new key must look new until its row is committed.
+        os.utime(path)
         if settings.OBJSTORE_FSYNC:
             _fsync_directory(os.path.dirname(path))
         return True

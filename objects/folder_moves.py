@@ -51,6 +51,9 @@ def folder_move_start(
         raise MoveRefused("The new path is the same as the old one.")
     if destination.startswith(source):
         raise MoveRefused(f"“{source}” cannot be moved into itself.")
+    if source.startswith(destination):
+        # Its new names would land among its own (and be moved again by the next batch).
+        raise MoveRefused(f"“{source}” cannot be moved into a folder that holds it.")
     total = services.objects_count_under(bucket=bucket, prefix=source)
     if not total:
         raise MoveRefused(f"“{source}” holds nothing to move.")
@@ -67,18 +70,19 @@ def folder_move_start(
 
 def folder_move_step(move: FolderMove) -> FolderMove:
     """Run the next batch of a move that is ``moving``; returns the move as it is after it. A
-    batch another request is running is left to it (the move comes back unchanged)."""
-    now = timezone.now()
+    batch another request is running is left to it (the move comes back unchanged). A Stop
+    pressed meanwhile ends the batch after the object being moved."""
+    lease = timezone.now() + LEASE
     won = (
         FolderMove.objects.filter(pk=move.pk, state=FolderMove.MOVING)
-        .exclude(lease_until__gt=now)
-        .update(lease_until=now + LEASE)
+        .exclude(lease_until__gt=timezone.now())
+        .update(lease_until=lease)
     )
-    if not won:
-        move.refresh_from_db()
-        return move
     move.refresh_from_db()
+    if not won:
+        return move
     deadline = time.monotonic() + BATCH_SECONDS
+    finished = False
     try:
         names = _next_names(move)  # one more than a batch: whether another follows
         finished = len(names) <= BATCH
@@ -88,12 +92,36 @@ def folder_move_step(move: FolderMove) -> FolderMove:
             if move.state != FolderMove.MOVING or time.monotonic() > deadline:
                 finished = False
                 break
-        if finished:
-            move.state = FolderMove.DONE
+            # Still this batch's, and still moving (not stopped from another tab)?
+            lease = timezone.now() + LEASE
+            if not FolderMove.objects.filter(
+                pk=move.pk, state=FolderMove.MOVING, lease_until__isnull=False
+            ).update(lease_until=lease):
+                finished = False
+                break
     finally:
-        move.lease_until = None
-        move.save()
+        _save_progress(move, finished)
+    move.refresh_from_db()
     return move
+
+
+def _save_progress(move: FolderMove, finished: bool) -> None:
+    """Write what the batch did, and free the move. Its state changes only from ``moving``
+    (to done, or to stopped when an object could not be moved): a Stop pressed during the
+    batch stands."""
+    rows = FolderMove.objects.filter(pk=move.pk)
+    rows.update(
+        moved=move.moved,
+        skipped=move.skipped,
+        skipped_names=move.skipped_names,
+        cursor=move.cursor,
+        error=move.error,
+        lease_until=None,
+        updated=timezone.now(),
+    )
+    state = FolderMove.DONE if finished else move.state
+    if state != FolderMove.MOVING:
+        rows.filter(state=FolderMove.MOVING).update(state=state)
 
 
 def _next_names(move: FolderMove) -> list[str]:

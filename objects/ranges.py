@@ -23,6 +23,8 @@ def requested_range(header: str, size: int) -> tuple[int, int] | None:
     else:  # the last N bytes
         start = max(size - int(last), 0)
         end = size - 1
-    if start >= size or end < start:
+    if first and last and int(last) < start:
+        return None  # not a valid range: ignored (RFC 9110), the whole object
+    if start >= size:
         raise Unsatisfiable
     return start, end

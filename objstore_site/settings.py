@@ -351,7 +351,9 @@ if OBJSTORE_PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Share links' tokens never reach a log line whole (objstore_site/logpaths.py).
+    "filters": {"share_tokens": {"()": "objstore_site.logpaths.HideShareTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["share_tokens"]}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     # One line per request (objstore_site.middleware), even when LOG_LEVEL hides other INFO.
     "loggers": {"objstore.requests": {"level": "INFO"}},

@@ -68,6 +68,20 @@ def test_a_batch_another_request_runs_is_left_to_it(tree):
     assert "a/1.txt" in live(tree)
 
 
+def test_a_stop_pressed_during_a_batch_stands(tree, monkeypatch):
+    move = folder_move_start(bucket=tree, source="a/", destination="b/")
+    real = services.object_move
+
+    def stopped_from_another_tab(**kwargs):
+        FolderMove.objects.filter(pk=move.pk).update(state=FolderMove.STOPPED)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "object_move", stopped_from_another_tab)
+    move = folder_move_step(move)
+    assert move.state == FolderMove.STOPPED and move.moved == 1 and move.lease_until is None
+    assert live(tree).count("a/1.txt") == 1  # the rest waits for Resume
+
+
 def test_names_taken_at_the_destination_stay_unless_replace(tree):
     put(tree, "b/2.txt", b"already there")
     move = folder_move_step(folder_move_start(bucket=tree, source="a/", destination="b/"))
@@ -101,6 +115,7 @@ def test_undo_moves_back_what_was_moved(tree, monkeypatch):
     [
         ("a/", "a/", "the same"),
         ("a/", "a/sub/in/", "into itself"),
+        ("a/sub/", "a/", "a folder that holds it"),  # its new names would be moved again
         ("nothing/", "b/", "holds nothing"),
         ("a", "b/", "ends with"),
     ],

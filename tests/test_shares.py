@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from objects import shares
 from objects.models import ShareLink
+from objstore_site.logpaths import HideShareTokens
 from objstore_site.middleware import RequestLogMiddleware
 
 from .conftest import put
@@ -185,3 +186,12 @@ def test_the_request_log_never_holds_a_token(rf, caplog):
     messages = [r.getMessage() for r in caplog.records if r.name == "objstore.requests"]
     assert [m.split(" ")[1] for m in messages] == ["/s/mRlj.../download", "/s/mRlj..."]
     assert all(token not in message for message in messages)
+
+
+def test_no_log_line_holds_a_token_whole():
+    token = "mRljM00dyTDU21PotnZZ9LTXNZd-URUgXLVtXA_yMWg"
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Forbidden: %s", (f"/s/{token}",), None
+    )
+    assert HideShareTokens().filter(record)
+    assert record.getMessage() == "Forbidden: /s/mRlj..."
