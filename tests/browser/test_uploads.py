@@ -104,6 +104,18 @@ class Held:
                 pass
 
 
+def failed_requests(page: Page) -> list[str]:
+    """The URLs of the page's requests that fail from now on (an aborted XHR among them).
+
+    The tray shows *Cancelled* as soon as it aborts a request; the network layer learns of it a
+    moment later. A held route released before then would still send the request, so tests that
+    cancel wait for the failure before releasing.
+    """
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    return failed
+
+
 def drag(page: Page, x: float, y: float, paths: list[Path], *, drop: bool = True) -> None:
     """Drag files from disk over (x, y) of the viewport, as the OS would, through CDP."""
     data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
@@ -165,8 +177,10 @@ def test_cancel_one_file_aborts_its_request_and_stores_nothing(alice_page: Page,
     wait_for(page, lambda: len(held.routes) == 1)
     expect(summary(page)).to_have_text(re.compile(r"^1 of 2"))
 
+    aborted = failed_requests(page)
     row(page, "stop.txt").get_by_role("button", name="Cancel stop.txt").click()
     expect(row(page, "stop.txt").locator(".upload-status")).to_have_text("Cancelled")
+    wait_for(page, lambda: len(aborted) == 1)
     held.release()  # had the request not been aborted, the server would store it now
     expect(summary(page)).to_have_text("1 uploaded, 1 cancelled")
     page.wait_for_timeout(300)
@@ -208,8 +222,10 @@ def test_cancel_all(alice_page: Page, bucket, tmp_path):
     pick_files(page, [tmp_path / "one.txt", tmp_path / "two.txt"])
     wait_for(page, lambda: len(held.routes) == 2)
 
+    aborted = failed_requests(page)
     page.get_by_role("button", name="Cancel all").click()
     expect(summary(page)).to_have_text("0 uploaded, 2 cancelled")
+    wait_for(page, lambda: len(aborted) == 2)
     held.release()
     page.wait_for_timeout(300)
     assert names(bucket) == []
