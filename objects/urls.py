@@ -3,6 +3,7 @@ from django.urls import path
 from . import (
     bulk_views,
     detail_views,
+    find_views,
     move_views,
     share_views,
     upload_views,
@@ -22,6 +23,7 @@ urlpatterns = [
     path("<str:bucket_id>/preview", detail_views.object_preview, name="object_preview"),
     path("<str:bucket_id>/move", detail_views.object_move, name="object_move"),
     path("<str:bucket_id>/zip", detail_views.folder_zip, name="folder_zip"),
+    path("<str:bucket_id>/find", find_views.object_find, name="object_find"),
     path("<str:bucket_id>/selection", bulk_views.bulk_action, name="bulk_action"),
     path("<str:bucket_id>/shares", share_views.share_links, name="share_links"),
     path(

@@ -284,6 +284,9 @@ OBJSTORE_DELETE_GRACE = envint("OBJSTORE_DELETE_GRACE", 0 if OBJSTORE_STORAGE ==
 # Most time one listing page may spend scanning names a matchGlob rejects, in milliseconds; past
 # it the page ends early, with a token to go on from.
 OBJSTORE_LIST_BUDGET_MS = envint("OBJSTORE_LIST_BUDGET_MS", 2000)
+# Most time one page of the pane's Find may spend scanning names, in milliseconds; past it the
+# page shows what it found so far and offers to keep searching.
+OBJSTORE_FIND_BUDGET_MS = envint("OBJSTORE_FIND_BUDGET_MS", 1000)
 # Bytes each user's buckets may hold in all (objects and unfinished uploads), unless the admin
 # gives the user a quota of their own; 0: unlimited. Buckets may also have an object limit.
 OBJSTORE_USER_QUOTA_BYTES = envint("OBJSTORE_USER_QUOTA_BYTES", 0)

@@ -56,6 +56,9 @@ def pane_pages(bucket) -> dict[str, str]:
             if move
             else {}
         ),
+        "find": reverse("object_find", args=[bucket.bucket_id])
+        + "?"
+        + urlencode({"q": "DOCS/", "match": "contains"}),
         "shared links": reverse("share_links", args=[bucket.bucket_id])
         + "?"
         + urlencode({"name": "docs/"}),

@@ -552,6 +552,8 @@ ACTIONS = [
     Action("object preview", "GET", "/buckets/{b}/preview?name=dot.png", changes=False),
     Action("folder zip", "GET", "/buckets/{b}/zip?prefix=dir/", changes=False),
     Action("object move", "POST", "/buckets/{b}/move", {"name": "a.txt", "new_name": "moved.txt"}),
+    Action("find", "GET", "/buckets/{b}/find?q=a.txt", changes=False),
+    Action("find by glob", "GET", "/buckets/{b}/find?q=**.txt&match=glob", changes=False),
     Action("shared links", "GET", "/buckets/{b}/shares", changes=False),
     Action("share form", "GET", "/buckets/{b}/shares?name=a.txt", changes=False),
     Action("share create", "POST", "/buckets/{b}/shares", {"name": "a.txt", "expiry": "1d"}),
