@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
 
-from . import preview, ranges, services, zips
+from . import preview, ranges, services, thumbnails, zips
 from .api.resources import base_url, quote_name
 from .api.views import RangeFile
 from .models import Object
@@ -253,6 +253,30 @@ def object_preview(request: HttpRequest, bucket_id: str) -> HttpResponse:
     if status == 206:
         response["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
     return served_untrusted(response)
+
+
+@require_GET
+@login_required
+def object_thumbnail(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    """A listing row's thumbnail (objects/thumbnails.py). The URL names the generation, so the
+    answer can be kept by the browser for a year; 404 when the file has none."""
+    bucket = get_bucket_for_user(request, bucket_id)
+    generation = parse_generation(request.GET.get("generation", ""))
+    name = request.GET.get("name", "")
+
+    def make() -> bytes:
+        return thumbnails.thumbnail(
+            services.object_get(bucket=bucket, name=name, generation=generation)
+        )
+
+    try:
+        data = services.retry_if_replaced(make)
+    except (services.ObjectNotFound, services.BlobMissing, thumbnails.NoThumbnail):
+        return HttpResponse("No thumbnail for this file.", status=404, content_type="text/plain")
+    response = served_untrusted(HttpResponse(data, content_type="image/webp"))
+    if generation is not None:
+        response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
 
 
 # What a move may be refused for besides its names, and the status each answers.

@@ -311,6 +311,7 @@ def _listing_context(
                 ("delete", "object_delete"),
                 ("versions", "object_versions"),
                 ("details", "object_details"),
+                ("thumbnail", "object_thumbnail"),
                 ("zip", "folder_zip"),
                 ("download", "object_download"),
                 ("bulk", "bulk_action"),

@@ -11,6 +11,8 @@ from django.template.defaulttags import CsrfTokenNode
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
+from ..thumbnails import has_thumbnail
+
 register = template.Library()
 
 
@@ -101,7 +103,7 @@ _FILE_ROW = """
         <td class="select-cell"><input type="checkbox" class="select-row" form="bulk-form" name="names" value="{name}" aria-label="Select {basename}"></td>
         <td class="name">
           <div class="name-cell">
-            <svg aria-hidden="true" width="18" height="18"><use href="#icon-file"></use></svg>
+            {icon}
             <a class="object-name" aria-label="{basename}" href="{details}?name={quoted}" title="{name}">{middle}</a>
           </div>
         </td>
@@ -114,6 +116,14 @@ _FILE_ROW = """
           </a>
           <a class="icon-button versions-action" href="{versions}?name={quoted}" aria-label="Versions of {basename}" title="Versions">{history}</a>
 {delete_form}"""  # noqa: E501 (the template's lines, as they were)
+
+_FILE_ICON = '<svg aria-hidden="true" width="18" height="18"><use href="#icon-file"></use></svg>'
+# An image's own thumbnail instead (objects/thumbnails.py); pane.js puts the icon back if the
+# file has none after all.
+_THUMBNAIL = (
+    '<img class="thumb" src="{thumb}?name={quoted}&amp;generation={generation}" alt="" '
+    'width="24" height="24" loading="lazy" decoding="async">'
+)
 
 # Each row's trashcan: a form that posts the row's name (its answer is the confirmation).
 _DELETE_FORM = """          <form method="post" action="{action}"
@@ -169,8 +179,8 @@ def listing_rows(context: template.Context) -> SafeString:
             )
         )
     parts.append("\n      ")  # the template's whitespace between its two loops
-    versions, download, delete, details = (
-        escape(urls[key]) for key in ("versions", "download", "delete", "details")
+    versions, download, delete, details, thumb = (
+        escape(urls[key]) for key in ("versions", "download", "delete", "details", "thumbnail")
     )
     for obj in context["files"]:
         basename, name = escape(obj.basename), escape(obj.name)
@@ -183,6 +193,15 @@ def listing_rows(context: template.Context) -> SafeString:
                 download=download,
                 quoted=escape(quote(obj.name, safe="")),
                 name=name,
+                icon=(
+                    _THUMBNAIL.format(
+                        thumb=thumb,
+                        quoted=escape(quote(obj.name, safe="")),
+                        generation=obj.generation,
+                    )
+                    if has_thumbnail(obj.content_type, obj.size)
+                    else _FILE_ICON
+                ),
                 middle=_middle_name(obj.basename),
                 size=escape(filesizeformat(obj.size)),
                 content_type=escape(obj.content_type),

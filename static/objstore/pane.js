@@ -62,6 +62,27 @@
     return (same && same.querySelector("button")) || firstControl(row);
   }
 
+  // A listing row's thumbnail that does not load (not an image after all, too big to decode):
+  // the row gets the file icon back. Error events do not bubble, hence the capture.
+  function setUpThumbnails() {
+    document.addEventListener(
+      "error",
+      (event) => {
+        const image = event.target;
+        if (!(image instanceof HTMLImageElement) || !image.classList.contains("thumb")) return;
+        const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+        icon.setAttribute("aria-hidden", "true");
+        icon.setAttribute("width", "18");
+        icon.setAttribute("height", "18");
+        const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+        use.setAttribute("href", "#icon-file");
+        icon.append(use);
+        image.replaceWith(icon);
+      },
+      true,
+    );
+  }
+
   function setUpCopyButtons() {
     document.addEventListener("click", async (event) => {
       const button = event.target.closest("[data-copy]");
@@ -525,5 +546,6 @@
     setUpToasts();
     setUpDragMove();
     setUpSelection();
+    setUpThumbnails();
   });
 })();

@@ -374,3 +374,10 @@ def test_13_share_links(demo, open_page):
     page.get_by_role("button", name="Make the link").click()
     expect(page.locator("#new-link-url")).to_be_visible()
     shoot(page, "13-share-links.png", bottom="section[aria-labelledby=links-title]")
+
+
+def test_14_find(demo, open_page):
+    page = open_page()
+    visit(page, reverse("object_find", args=[demo.bucket_id]) + "?q=CAT&match=contains")
+    expect(page.locator("#find-results tbody tr").first).to_be_visible()
+    shoot(page, "14-find.png", bottom="#find-results")

@@ -224,11 +224,18 @@ class World:
     sessions: dict[str, str]  # bucket ID -> an open upload session's ID
 
 
+# A real 1x1 PNG (its thumbnail can be made).
+DOT_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c4944415478da63f8cfc000000301010018dd8db00000000049454e44ae426082"
+)
+
+
 def _fill(bucket: Bucket) -> None:
     put(bucket, "a.txt", b"alpha", "text/plain")
     put(bucket, "b.txt", b"bravo", "text/plain")
     put(bucket, "dir/c.txt", b"charlie", "text/plain")
-    put(bucket, "dot.png", b"\x89PNG\r\n\x1a\n", "image/png")  # for the pane's image preview
+    put(bucket, "dot.png", DOT_PNG, "image/png")  # for the pane's image preview and thumbnail
     put(bucket, "gone.txt", b"soft-deleted", "text/plain")
     services.object_delete(bucket=bucket, name="gone.txt")  # kept by the 7-day soft delete
     # A folder move stopped halfway, for its page and its buttons.
@@ -550,6 +557,8 @@ ACTIONS = [
     Action("object versions", "GET", "/buckets/{b}/versions?name=a.txt", changes=False),
     Action("object details", "GET", "/buckets/{b}/details?name=a.txt", changes=False),
     Action("object preview", "GET", "/buckets/{b}/preview?name=dot.png", changes=False),
+    Action("thumbnail", "GET", "/buckets/{b}/thumbnail?name=dot.png", changes=False),
+    Action("thumbnail", "GET", "/buckets/{b}/thumbnail?name=dot.png", changes=False),
     Action("folder zip", "GET", "/buckets/{b}/zip?prefix=dir/", changes=False),
     Action("object move", "POST", "/buckets/{b}/move", {"name": "a.txt", "new_name": "moved.txt"}),
     Action("find", "GET", "/buckets/{b}/find?q=a.txt", changes=False),

@@ -1,0 +1,119 @@
+"""Thumbnails of the listing's images (issue 15, "images (with a thumbnail)"):
+objects/thumbnails.py and the object_thumbnail view, through Django's test client."""
+
+import io
+import re
+import struct
+import zlib
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from objects import thumbnails
+
+from .conftest import put
+
+
+def image_bytes(fmt: str, size=(640, 480), color=(200, 30, 30), **save) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, fmt, **save)
+    return out.getvalue()
+
+
+def thumb_url(bucket, obj) -> str:
+    query = urlencode({"name": obj.name, "generation": obj.generation})
+    return f"{reverse('object_thumbnail', args=[bucket.bucket_id])}?{query}"
+
+
+@pytest.mark.parametrize(
+    "fmt, content_type",
+    [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("GIF", "image/gif"), ("WEBP", "image/webp")],
+)
+def test_an_image_gets_a_small_webp_thumbnail_cached_by_generation(
+    alice_client, bucket, fmt, content_type
+):
+    obj = put(bucket, "photos/red." + fmt.lower(), image_bytes(fmt), content_type=content_type)
+    response = alice_client.get(thumb_url(bucket, obj))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/webp"
+    assert response["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
+    with Image.open(io.BytesIO(response.content)) as small:
+        assert small.format == "WEBP"
+        assert max(small.size) == thumbnails.SIZE and small.size[0] > small.size[1]
+        red, green, blue, *_ = small.convert("RGB").getpixel(
+            (small.size[0] // 2, small.size[1] // 2)
+        )
+        assert red > 150 and green < 80 and blue < 80
+    assert len(response.content) < 4096
+
+
+def test_the_listing_shows_thumbnails_for_images_only(alice_client, bucket):
+    photo = put(bucket, "cat.png", image_bytes("PNG"), content_type="image/png")
+    put(bucket, "notes.txt", b"text", content_type="text/plain")
+    put(
+        bucket,
+        "drawing.svg",
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        content_type="image/svg+xml",
+    )
+    page = alice_client.get(reverse("object_browser", args=[bucket.bucket_id])).content.decode()
+    thumbs = re.findall(r'<img class="thumb" src="([^"]+)"', page)
+    assert thumbs == [thumb_url(bucket, photo).replace("&", "&amp;")]
+    assert page.count('<use href="#icon-file">') >= 2  # notes.txt and drawing.svg
+
+
+@pytest.mark.parametrize(
+    "name, data, content_type",
+    [
+        ("fake.png", b"<html><script>alert(1)</script></html>", "image/png"),
+        ("cut.jpg", image_bytes("JPEG")[:200], "image/jpeg"),
+        ("drawing.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml"),
+        ("notes.txt", b"text", "text/plain"),
+        # A PNG whose header claims 100,000 x 100,000 pixels: refused before any is decoded.
+        ("bomb.png", None, "image/png"),
+    ],
+)
+def test_what_is_not_a_readable_image_has_no_thumbnail(
+    alice_client, bucket, name, data, content_type
+):
+    if data is None:
+        data = _png_header(100_000, 100_000)
+    obj = put(bucket, name, data, content_type=content_type)
+    response = alice_client.get(thumb_url(bucket, obj))
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG with a real header and no pixel data to speak of."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_replaced_image_gets_a_new_url_and_the_old_one_answers_404(alice_client, bucket):
+    first = put(bucket, "cat.png", image_bytes("PNG"), content_type="image/png")
+    second = put(bucket, "cat.png", image_bytes("PNG", color=(0, 0, 255)), content_type="image/png")
+    assert thumb_url(bucket, first) != thumb_url(bucket, second)
+    assert alice_client.get(thumb_url(bucket, second)).status_code == 200
+    assert alice_client.get(thumb_url(bucket, first)).status_code == 404
+
+
+def test_only_the_owner_gets_thumbnails(alice_client, charlie_client, bucket, client):
+    obj = put(bucket, "cat.png", image_bytes("PNG"), content_type="image/png")
+    assert charlie_client.get(thumb_url(bucket, obj)).status_code == 404
+    assert client.get(thumb_url(bucket, obj)).status_code == 302
