@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
 
-from . import preview, ranges, services, thumbnails, zips
+from . import pdfs, preview, ranges, services, thumbnails, zips
 from .api.resources import base_url, quote_name
 from .api.views import RangeFile
 from .models import Object
@@ -200,11 +200,16 @@ def _render(
                 ),
                 "md5_hex": _hex(obj.md5_hash),
                 "crc32c_hex": _hex(obj.crc32c),
-                "preview": preview.preview_of(bucket, obj),
+                "preview": preview.preview_of(bucket, obj, _page_number(request)),
                 "preview_url": (
                     f"{reverse('object_preview', args=[bucket.bucket_id])}"
                     f"?{urlencode({'name': name, 'generation': obj.generation})}"
                 ),
+                "pdf_page_url": (
+                    f"{reverse('object_pdf_page', args=[bucket.bucket_id])}"
+                    f"?{urlencode({'name': name, 'generation': obj.generation})}"
+                ),
+                "details_url": details_url(bucket, name),
             }
         )
     return render(request, "objects/details.html", context, status=status)
@@ -273,6 +278,36 @@ def object_thumbnail(request: HttpRequest, bucket_id: str) -> HttpResponse:
         data = services.retry_if_replaced(make)
     except (services.ObjectNotFound, services.BlobMissing, thumbnails.NoThumbnail):
         return HttpResponse("No thumbnail for this file.", status=404, content_type="text/plain")
+    response = served_untrusted(HttpResponse(data, content_type="image/webp"))
+    if generation is not None:
+        response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+def _page_number(request: HttpRequest) -> int:
+    value = request.GET.get("page", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 7 else 1
+
+
+@require_GET
+@login_required
+def object_pdf_page(request: HttpRequest, bucket_id: str) -> HttpResponse:
+    """A page of a PDF as an image, for its Details page (objects/pdfs.py): the URL names the
+    generation, so the browser may keep it for a year. 404 when there is no such page."""
+    bucket = get_bucket_for_user(request, bucket_id)
+    generation = parse_generation(request.GET.get("generation", ""))
+    name, page = request.GET.get("name", ""), _page_number(request)
+
+    def render() -> bytes:
+        obj = services.object_get(bucket=bucket, name=name, generation=generation)
+        if not pdfs.is_pdf(obj.content_type, obj.name):
+            raise pdfs.Unreadable
+        return pdfs.render_page(obj, page)
+
+    try:
+        data = services.retry_if_replaced(render)
+    except (services.ObjectNotFound, services.BlobMissing, pdfs.Unreadable, pdfs.NoPage):
+        return HttpResponse("No such page.", status=404, content_type="text/plain")
     response = served_untrusted(HttpResponse(data, content_type="image/webp"))
     if generation is not None:
         response["Cache-Control"] = "private, max-age=31536000, immutable"

@@ -6,9 +6,8 @@ Raster images (PNG, JPEG, GIF, WebP, AVIF, BMP) up to ``IMAGE_LIMIT`` are shown 
 audio and video (MP3, AAC, Ogg, Opus, WAV, FLAC, WebM, MP4) are played by ``<audio>`` and
 ``<video>``; their bytes come from the ``object_preview`` view under their own stored type (in
 ranges, for media), with nosniff and a sandboxing CSP, so nothing uploaded can run script on
-our origin. Everything else has no preview (the page says so and offers the download). PDFs
-have none: Chromium's PDF viewer does not run in a sandboxed response, and serving one without
-the sandbox would let its scripts run; a PDF renderer of our own is future work.
+our origin. PDFs are shown a page at a time as images the server renders (objects/pdfs.py).
+Everything else has no preview (the page says so and offers the download).
 """
 
 import csv
@@ -17,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from . import services
+from . import pdfs, services
 from .models import Object
 
 TEXT_LIMIT = 64 * 1024
@@ -69,11 +68,13 @@ _TEXT_TYPES = frozenset(
 
 @dataclass
 class Preview:
-    kind: str  # "image", "audio", "video", "json", "csv", "text", or "none"
+    kind: str  # "image", "audio", "video", "pdf", "json", "csv", "text", or "none"
     text: str = ""
     rows: list[list[str]] = field(default_factory=list)
     truncated: bool = False  # only the first TEXT_LIMIT bytes (or CSV_ROWS rows) are shown
     reason: str = ""  # why there is no preview
+    page: int = 1  # a PDF's page shown, and how many it has
+    pages: int = 0
 
 
 def kind_of(obj: Object) -> str:
@@ -85,6 +86,8 @@ def kind_of(obj: Object) -> str:
         return "audio"
     if content_type in VIDEO_TYPES:
         return "video"
+    if pdfs.is_pdf(content_type, obj.name):
+        return "pdf"
     if content_type == "application/json" or suffix == ".json":
         return "json"
     if content_type in ("text/csv", "text/tab-separated-values") or suffix in (".csv", ".tsv"):
@@ -94,7 +97,8 @@ def kind_of(obj: Object) -> str:
     return "none"
 
 
-def preview_of(bucket, obj: Object) -> Preview:
+def preview_of(bucket, obj: Object, page: int = 1) -> Preview:
+    """What the Details page shows of ``obj`` (of a PDF, page ``page``)."""
     kind = kind_of(obj)
     if kind == "none":
         return Preview("none", reason="There is no preview for this type of file.")
@@ -104,6 +108,8 @@ def preview_of(bucket, obj: Object) -> Preview:
         return Preview("image")
     if kind in ("audio", "video"):
         return Preview(kind)
+    if kind == "pdf":
+        return _pdf(obj, page)
     if obj.content_encoding:
         return Preview("none", reason="This file is stored compressed: download it to read it.")
     head = _head(bucket, obj)
@@ -121,6 +127,22 @@ def preview_of(bucket, obj: Object) -> Preview:
     if kind == "csv":
         return _csv(text, truncated, tab=obj.name.lower().endswith(".tsv"))
     return Preview("text", text=text, truncated=truncated)
+
+
+def _pdf(obj: Object, page: int) -> Preview:
+    if obj.size > pdfs.PDF_LIMIT:
+        return Preview("none", reason="This PDF is too large to preview.")
+    try:
+        pages = pdfs.page_count(obj)
+    except pdfs.Unreadable:
+        return Preview(
+            "none", reason="This PDF cannot be read here (damaged, or protected by a password)."
+        )
+    except services.BlobMissing:
+        return Preview("none", reason="The file changed or went while it was read.")
+    if pages == 0:
+        return Preview("none", reason="This PDF has no pages.")
+    return Preview("pdf", page=min(max(page, 1), pages), pages=pages)
 
 
 def _head(bucket, obj: Object) -> bytes | None:

@@ -21,6 +21,7 @@ urlpatterns = [
     path("<str:bucket_id>/undo", views.delete_undo, name="delete_undo"),
     path("<str:bucket_id>/details", detail_views.object_details, name="object_details"),
     path("<str:bucket_id>/preview", detail_views.object_preview, name="object_preview"),
+    path("<str:bucket_id>/pdf-page", detail_views.object_pdf_page, name="object_pdf_page"),
     path("<str:bucket_id>/thumbnail", detail_views.object_thumbnail, name="object_thumbnail"),
     path("<str:bucket_id>/move", detail_views.object_move, name="object_move"),
     path("<str:bucket_id>/zip", detail_views.folder_zip, name="folder_zip"),

@@ -206,3 +206,35 @@ def test_audio_loads_and_seeks_in_the_details_page(alice_page: Page, bucket):
         == 1.5
     )
     assert audio.evaluate("(a) => a.error") is None
+
+
+@pytest.mark.usefixtures("csp_violations")
+def test_a_pdf_is_previewed_page_by_page_with_the_keyboard(alice_page: Page, bucket):
+    from ..test_pdf_preview import BLUE, RED, pdf_bytes
+
+    page = alice_page
+    put(bucket, "docs/report.pdf", pdf_bytes(RED, BLUE), content_type="application/pdf")
+    page.goto(reverse("object_details", args=[bucket.bucket_id]) + "?name=docs%2Freport.pdf")
+    expect(page.get_by_test_id("pdf-page")).to_have_text("Page 1 of 2")
+    image = page.get_by_role("img", name="Page 1 of report.pdf")
+    loaded = """(img) => new Promise((done) => img.complete ? done(img.naturalWidth)
+        : img.addEventListener("load", () => done(img.naturalWidth)))"""
+    assert image.evaluate(loaded) == 1000
+    # A rendered page: the middle of page 1 is red.
+    middle = """(img) => { const c = document.createElement("canvas");
+        c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext("2d"); g.drawImage(img, 0, 0);
+        return Array.from(g.getImageData(c.width / 2, c.height / 2, 1, 1).data).slice(0, 3); }"""
+    red, green, blue = image.evaluate(middle)
+    assert red > 150 and blue < 80
+    next_page = page.get_by_role("link", name="Next page")
+    next_page.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("pdf-page")).to_have_text("Page 2 of 2")
+    expect(page.get_by_role("link", name="Next page")).to_have_count(0)
+    image = page.get_by_role("img", name="Page 2 of report.pdf")
+    assert image.evaluate(loaded) == 1000
+    red, green, blue = image.evaluate(middle)
+    assert blue > 150 and red < 80
+    page.get_by_role("link", name="Previous page").click()
+    expect(page.get_by_test_id("pdf-page")).to_have_text("Page 1 of 2")

@@ -20,6 +20,7 @@ from objects import services, shares
 from objects.models import FolderMove, Object
 
 from ..conftest import put
+from ..test_pdf_preview import RED, pdf_bytes
 from .conftest import sign_in
 from .test_uploads import wait_for
 
@@ -48,6 +49,9 @@ def pane_pages(bucket) -> dict[str, str]:
         "details": reverse("object_details", args=[bucket.bucket_id])
         + "?"
         + urlencode({"name": "docs/" + LONG_NAME}),
+        "pdf details": reverse("object_details", args=[bucket.bucket_id])
+        + "?"
+        + urlencode({"name": "docs/report.pdf", "page": "2"}),
         "settings": reverse("bucket_settings", args=[bucket.bucket_id]),
         "tokens": reverse("token_list"),
         "folder move": reverse("folder_move", args=[bucket.bucket_id]) + "?folder=docs/",
@@ -78,6 +82,7 @@ def fill(bucket, alice) -> None:
     put(bucket, "notes.txt", b"second")
     put(bucket, LONG_NAME, b"long")
     put(bucket, "docs/readme.md", b"# docs")
+    put(bucket, "docs/report.pdf", pdf_bytes(RED, RED, RED), "application/pdf")
     put(bucket, "docs/" + LONG_NAME, b"long")
     # A folder move stopped halfway, with a name it left behind: its page, and the listing's
     # notice of it.

@@ -22,6 +22,7 @@ from objects.api import views as api_views
 from objects.models import FolderMove, Object, ObjectVersion, ShareLink
 
 from ..conftest import PASSWORD, put
+from ..test_pdf_preview import RED, pdf_bytes
 from .conftest import assert_gcs_error, assert_unchanged, snapshot
 
 MISSING_BUCKET = "objstore-00000000-0000-4000-8000-000000000000"
@@ -236,6 +237,7 @@ def _fill(bucket: Bucket) -> None:
     put(bucket, "b.txt", b"bravo", "text/plain")
     put(bucket, "dir/c.txt", b"charlie", "text/plain")
     put(bucket, "dot.png", DOT_PNG, "image/png")  # for the pane's image preview and thumbnail
+    put(bucket, "dot.pdf", pdf_bytes(RED), "application/pdf")  # for its page's image
     put(bucket, "gone.txt", b"soft-deleted", "text/plain")
     services.object_delete(bucket=bucket, name="gone.txt")  # kept by the 7-day soft delete
     # A folder move stopped halfway, for its page and its buttons.
@@ -558,7 +560,7 @@ ACTIONS = [
     Action("object details", "GET", "/buckets/{b}/details?name=a.txt", changes=False),
     Action("object preview", "GET", "/buckets/{b}/preview?name=dot.png", changes=False),
     Action("thumbnail", "GET", "/buckets/{b}/thumbnail?name=dot.png", changes=False),
-    Action("thumbnail", "GET", "/buckets/{b}/thumbnail?name=dot.png", changes=False),
+    Action("pdf page", "GET", "/buckets/{b}/pdf-page?name=dot.pdf&page=1", changes=False),
     Action("folder zip", "GET", "/buckets/{b}/zip?prefix=dir/", changes=False),
     Action("object move", "POST", "/buckets/{b}/move", {"name": "a.txt", "new_name": "moved.txt"}),
     Action("find", "GET", "/buckets/{b}/find?q=a.txt", changes=False),
@@ -764,6 +766,7 @@ def test_pane_action_x_user(action, who, alice, charlie, bucket):
         "a.txt",
         "b.txt",
         "dir/c.txt",
+        "dot.pdf",
         "dot.png",
     ]
 

@@ -1,0 +1,93 @@
+"""PDF previews: a PDF's pages shown on its Details page as images.
+
+Chromium's PDF viewer does not run in a sandboxed response, and serving a PDF unsandboxed would
+let its scripts run on our origin, so the server renders the pages itself: each is a WebP
+image, ``WIDTH`` pixels wide, that runs nothing. PDFium parses the file in a child process of
+its own (objects/pdf_worker.py: no environment, limited CPU time and memory, no file writes or
+new processes, a wall-clock ``TIMEOUT``), started per request; it reads the file where it
+lies on local disk, or a copy spooled to a temporary file from a cloud backend. PDFs over
+``PDF_LIMIT`` have no preview.
+"""
+
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import services
+from .models import ObjectData
+
+PDF_LIMIT = 100 * 1024 * 1024
+WIDTH = 1000  # pixels: sharp at the preview's width on most screens, ~100-300 KB a page
+TIMEOUT = 20  # seconds, wall clock (the worker's CPU limit is 10 s)
+TYPES = frozenset({"application/pdf", "application/x-pdf"})
+_WORKER = Path(__file__).with_name("pdf_worker.py")
+_UNREADABLE, _NO_PAGE = 3, 4  # pdf_worker's exit statuses
+
+
+class Unreadable(Exception):
+    """Not a PDF PDFium can open (damaged, password-protected), or it took too long."""
+
+
+class NoPage(Exception):
+    """The PDF has no page of that number."""
+
+
+def is_pdf(content_type: str, name: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind in TYPES or (kind == "application/octet-stream" and name.lower().endswith(".pdf"))
+
+
+def page_count(obj: ObjectData) -> int:
+    """How many pages ``obj`` has. Raises Unreadable, or services.BlobMissing."""
+    return _run(obj, 0)[0]
+
+
+def render_page(obj: ObjectData, page: int) -> bytes:
+    """Page ``page`` (from 1) of ``obj`` as WebP. Raises Unreadable, NoPage, BlobMissing."""
+    return _run(obj, page)[1]
+
+
+def _run(obj: ObjectData, page: int) -> tuple[int, bytes]:
+    if obj.size > PDF_LIMIT:
+        raise Unreadable
+    with services.object_open(obj) as handle, _descriptor(handle) as fd:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-I", str(_WORKER), str(fd), str(page), str(WIDTH)],
+                pass_fds=(fd,),
+                env={},  # none of the server's settings or secrets
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise Unreadable from None
+    if done.returncode == _NO_PAGE:
+        raise NoPage
+    count, newline, image = done.stdout.partition(b"\n")
+    if done.returncode != 0 or not newline or not count.isdigit():
+        raise Unreadable  # _UNREADABLE, or killed by its limits
+    return int(count), image
+
+
+@contextmanager
+def _descriptor(handle):
+    """A descriptor of a regular file holding the handle's bytes: its own on local disk."""
+    try:
+        fd = handle.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
+        regular = False
+    if regular:
+        yield fd
+        return
+    with tempfile.TemporaryFile() as copy:
+        while chunk := handle.read(services.CHUNK_SIZE):
+            copy.write(chunk)
+        copy.flush()
+        yield copy.fileno()
