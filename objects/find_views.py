@@ -27,6 +27,7 @@ def object_find(request: HttpRequest, bucket_id: str) -> HttpResponse:
     after = request.GET.get("after", "")
     context = {
         "bucket": bucket,
+        "buckets": request.user.buckets.all(),
         "tab": "find",
         "q": text,
         "match": mode if mode in ("contains", "glob") else "contains",

@@ -134,6 +134,7 @@ def test_the_scan_goes_on_statement_after_statement_and_stops_at_its_budget(
     monkeypatch.setattr(find, "MARK_EVERY", 2)
     monkeypatch.setattr(find, "MARKS", 2)
     monkeypatch.setattr(find, "_has_trigram_index", lambda: False)
+    monkeypatch.setattr(find, "_unordered", lambda *a: None)  # PostgreSQL's: the scan here
     for text in CONTAINS:
         query = Query.parse(text, "contains")
         assert everything(named, query) == expected(query), text
@@ -174,6 +175,47 @@ def test_postgresql_reads_rare_matches_from_the_trigram_index(named, monkeypatch
     monkeypatch.setattr(find, "CANDIDATES", 1)
     query = Query.parse("cat", "contains")
     assert everything(named, query) == expected(query) and scanned
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's unordered statement")
+def test_postgresql_reads_what_the_index_cannot_serve_in_one_unordered_statement(
+    named, other_bucket, monkeypatch, settings
+):
+    put(other_bucket, "photos/cat-elsewhere.jpg")
+    scanned = []
+    real_scan = find._scan
+    monkeypatch.setattr(find, "_scan", lambda *a: scanned.append(a) or real_scan(*a))
+    for text in ["ä", "Ca", "0%", "_", "\\"]:
+        query = Query.parse(text, "contains")
+        assert everything(named, query) == expected(query), text
+    for pattern in ["**/*.?pg", "photos/*"]:
+        query = Query.parse(pattern, "glob")
+        assert everything(named, query) == expected(query), pattern
+    assert scanned == []
+    # More candidates than it reads: the scan takes over, with the same results.
+    monkeypatch.setattr(find, "CANDIDATES", 1)
+    query = Query.parse("ca", "contains")
+    assert everything(named, query) == expected(query) and scanned
+    # Out of time: the statement is canceled, the scan answers, the connection still works.
+    monkeypatch.setattr(find, "CANDIDATES", 20_000)
+    real_test = find._test
+    monkeypatch.setattr(
+        find,
+        "_test",
+        lambda query, name: (
+            f"(SELECT pg_sleep(0.2)) IS NOT NULL AND {real_test(query, name)[0]}",
+            real_test(query, name)[1],
+        ),
+    )
+    settings.OBJSTORE_FIND_BUDGET_MS = 50
+    scanned.clear()
+    query = Query.parse("ca", "contains")
+    assert everything(named, query) == expected(query)
+    assert scanned
+    monkeypatch.setattr(find, "_test", real_test)
+    with connection.cursor() as cursor:  # the timeout did not outlive the search
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
 
 
 def test_another_buckets_names_are_never_found(named, other_bucket):

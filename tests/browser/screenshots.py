@@ -105,6 +105,67 @@ def filler(size: int) -> bytes:
     return (b"objstore demo data " * (size // 19 + 1))[:size]
 
 
+def demo_file(name: str, size: int) -> bytes:
+    """``size`` bytes; a PNG or JPEG is a real picture (a landscape in colours of its own, so
+    that the listing shows thumbnails), padded with filler that decoders ignore."""
+    fmt = {".png": "PNG", ".jpg": "JPEG"}.get(Path(name).suffix.lower())
+    if fmt is None:
+        return filler(size)
+    from PIL import Image, ImageDraw
+
+    seed = sum(name.encode())
+    sky = (40 + seed % 120, 110 + seed % 90, 200 + seed % 50)
+    image = Image.new("RGB", (320, 240), sky)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((200 - seed % 120, 30, 260 - seed % 120, 90), fill=(250, 210, 90))
+    draw.polygon([(0, 240), (0, 150), (110, 95), (220, 160), (320, 120), (320, 240)], (60, 120, 70))
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue() + filler(max(0, size - out.tell()))
+
+
+def demo_pdf() -> bytes:
+    """A two-page itinerary: a title, lines of text and a map-coloured box on each page."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=28)
+    pages = []
+    for number, (title, lines) in enumerate(ITINERARY, start=1):
+        sheet = Image.new("RGB", (1240, 1754), "white")  # A4 at 150 dpi
+        draw = ImageDraw.Draw(sheet)
+        draw.text((110, 120), title, fill=(20, 40, 90), font=ImageFont.load_default(size=56))
+        draw.rectangle((110, 220, 1130, 226), fill=(20, 90, 200))
+        for row, line in enumerate(lines):
+            draw.text((110, 280 + row * 52), line, fill=(30, 30, 30), font=font)
+        draw.rounded_rectangle((110, 900, 1130, 1500), 24, fill=(214, 234, 248))
+        draw.text((140, 930), f"Page {number}", fill=(20, 90, 200), font=font)
+        pages.append(sheet)
+    out = io.BytesIO()
+    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=150)
+    return out.getvalue()
+
+
+ITINERARY = [
+    (
+        "Portugal, July 2024",
+        [
+            "Tue 2 July   Lisbon: Alfama, tram 28, dinner in Bairro Alto",
+            "Wed 3 July   Sintra: Pena Palace, Quinta da Regaleira",
+            "Thu 4 July   Train to Porto (3 h), Ribeira at sunset",
+            "Fri 5 July   Douro valley by boat",
+        ],
+    ),
+    (
+        "Bookings",
+        [
+            "Hotel Lisboa Plaza, 2-4 July, ref. LP-20240702",
+            "Comboios de Portugal, Alfa Pendular 131, coach 4",
+            "Porto: Casa do Rio, 4-7 July",
+        ],
+    ),
+]
+
+
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
@@ -125,7 +186,7 @@ def demo(alice):
         hard_delete_time=deleted + timedelta(days=7),
     )
     for name, size, modified in PHOTOS:
-        put(photos, name, filler(size))
+        put(photos, name, demo_pdf() if name.endswith(".pdf") else demo_file(name, size))
         Object.objects.filter(bucket=photos, name=name).update(
             created=utc(modified), updated=utc(modified)
         )
@@ -149,7 +210,7 @@ def demo(alice):
     for bucket_name, files in OTHER_BUCKETS.items():
         bucket = bucket_create(owner=alice, name=bucket_name)
         for name, size in files:
-            put(bucket, name, filler(size))
+            put(bucket, name, demo_file(name, size))
     return photos
 
 
@@ -381,3 +442,18 @@ def test_14_find(demo, open_page):
     visit(page, reverse("object_find", args=[demo.bucket_id]) + "?q=CAT&match=contains")
     expect(page.locator("#find-results tbody tr").first).to_be_visible()
     shoot(page, "14-find.png", bottom="#find-results")
+
+
+def test_15_pdf_preview(demo, open_page):
+    page = open_page()
+    visit(
+        page,
+        reverse("object_details", args=[demo.bucket_id]) + "?name=2024%2Ftrip-itinerary.pdf",
+    )
+    expect(page.get_by_test_id("pdf-page")).to_have_text("Page 1 of 2")
+    page.get_by_role("img", name="Page 1 of trip-itinerary.pdf").evaluate(
+        """(img) => new Promise((done) => img.complete ? done()
+            : img.addEventListener("load", () => done()))"""
+    )
+    page.locator("section[aria-labelledby=preview-title]").scroll_into_view_if_needed()
+    shoot(page, "15-pdf-preview.png", only="section[aria-labelledby=preview-title]")
