@@ -159,22 +159,32 @@ def test_the_scan_goes_on_statement_after_statement_and_stops_at_its_budget(
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
-def test_postgresql_reads_rare_matches_from_the_trigram_index(named, monkeypatch):
-    assert find._has_trigram_index()
+def without_the_scan(monkeypatch, bucket, texts, patterns, common) -> list:
+    """Each search finds what it should without the ordered scan; then, with more candidates
+    than the first way reads, the scan takes over with the same results. The scan's calls."""
     scanned = []
     real_scan = find._scan
     monkeypatch.setattr(find, "_scan", lambda *a: scanned.append(a) or real_scan(*a))
-    for text in ["äpfel", "CAT.jpg", "100%_", "x done", "SSE"]:
-        query = Query.parse(text, "contains")
-        assert everything(named, query) == expected(query), text
-    for pattern in ["**/*.jpg", "photos/**/cat.{jpg,JPG}", "logs/100\\%_done.log"]:
-        query = Query.parse(pattern, "glob")
-        assert everything(named, query) == expected(query), pattern
+    for text, mode in [(t, "contains") for t in texts] + [(p, "glob") for p in patterns]:
+        query = Query.parse(text, mode)
+        assert everything(bucket, query) == expected(query), text
     assert scanned == []
-    # More candidates than it reads: the scan takes over, with the same results.
     monkeypatch.setattr(find, "CANDIDATES", 1)
-    query = Query.parse("cat", "contains")
-    assert everything(named, query) == expected(query) and scanned
+    query = Query.parse(common, "contains")
+    assert everything(bucket, query) == expected(query) and scanned
+    monkeypatch.setattr(find, "CANDIDATES", 20_000)
+    return scanned
+
+
+def test_postgresql_reads_rare_matches_from_the_trigram_index(named, monkeypatch):
+    assert find._has_trigram_index()
+    without_the_scan(
+        monkeypatch,
+        named,
+        ["äpfel", "CAT.jpg", "100%_", "x done", "SSE"],
+        ["**/*.jpg", "photos/**/cat.{jpg,JPG}", "logs/100\\%_done.log"],
+        common="cat",
+    )
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's unordered statement")
@@ -182,22 +192,10 @@ def test_postgresql_reads_what_the_index_cannot_serve_in_one_unordered_statement
     named, other_bucket, monkeypatch, settings
 ):
     put(other_bucket, "photos/cat-elsewhere.jpg")
-    scanned = []
-    real_scan = find._scan
-    monkeypatch.setattr(find, "_scan", lambda *a: scanned.append(a) or real_scan(*a))
-    for text in ["ä", "Ca", "0%", "_", "\\"]:
-        query = Query.parse(text, "contains")
-        assert everything(named, query) == expected(query), text
-    for pattern in ["**/*.?pg", "photos/*"]:
-        query = Query.parse(pattern, "glob")
-        assert everything(named, query) == expected(query), pattern
-    assert scanned == []
-    # More candidates than it reads: the scan takes over, with the same results.
-    monkeypatch.setattr(find, "CANDIDATES", 1)
-    query = Query.parse("ca", "contains")
-    assert everything(named, query) == expected(query) and scanned
+    scanned = without_the_scan(
+        monkeypatch, named, ["ä", "Ca", "0%", "_", "\\"], ["**/*.?pg", "photos/*"], common="ca"
+    )
     # Out of time: the statement is canceled, the scan answers, the connection still works.
-    monkeypatch.setattr(find, "CANDIDATES", 20_000)
     real_test = find._test
     monkeypatch.setattr(
         find,
