@@ -694,3 +694,23 @@ def test_plain_create_folder_and_upload_go_back_to_the_same_view(alice_client, b
     )
     assert sent["Location"] == f"{browser_url(bucket)}?sort=date&order=desc"
     assert shown_names(alice_client.get(sent["Location"])) == ["b.txt", "a.txt"]
+
+
+@pytest.mark.parametrize("language", ["en-us", "fr"])
+def test_listing_sizes_read_as_djangos_filesizeformat(language):
+    """The listing writes sizes itself in English (objects/templatetags/pane.py): the same text
+    as Django's filter, every unit and rounding edge, and Django's own in other languages."""
+    from django.template.defaultfilters import filesizeformat
+    from django.utils import translation
+    from django.utils.html import escape
+
+    from objects.templatetags.pane import size_formatter
+
+    sizes = {0, 1, 2, 1023, 1024, 1025, 1075, 1076, 10**6, 5 * 2**30, 2**50, 2**62, -1, -5000}
+    for unit in (2**10, 2**20, 2**30, 2**40, 2**50):
+        for mantissa in range(0, 1100, 7):
+            sizes.update({mantissa * unit // 10 - 1, mantissa * unit // 10, unit * 1023 + 51})
+    with translation.override(language):
+        write = size_formatter()
+        for size in sorted(sizes):
+            assert write(size) == escape(filesizeformat(size)), size

@@ -10,6 +10,7 @@ from django.template.defaultfilters import filesizeformat
 from django.template.defaulttags import CsrfTokenNode
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
 from ..thumbnails import has_thumbnail
 
@@ -61,6 +62,28 @@ def when(value: datetime | None) -> SafeString:
     """A ``<time>`` in UTC with the zone said ("2026-11-30 18:28 UTC"); pane.js rewrites its
     text into the browser's local time and zone."""
     return mark_safe(_when(value))
+
+
+_UNITS = ((1 << 50, "PB"), (1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB"))
+
+
+def _size_in_english(size: int) -> str:
+    """Django's ``filesizeformat`` of ``size`` in English (tests/test_pane_rows.py checks it
+    against Django's): the same text, without its ~9 us of translation and localization."""
+    if size < 0:
+        return "-" + _size_in_english(-size)
+    for unit, label in _UNITS:
+        if size >= unit:
+            return f"{round(size / unit, 1):.1f}\xa0{label}"
+    return f"{size}\xa0byte" if size == 1 else f"{size}\xa0bytes"
+
+
+def size_formatter():
+    """How the page writes sizes: Django's ``filesizeformat``, escaped, or its English when
+    English is the language (the same text, ~10x faster)."""
+    if get_language() in ("en", "en-us"):
+        return _size_in_english
+    return lambda size: escape(filesizeformat(size))
 
 
 def _when(value: datetime | None) -> str:
@@ -182,8 +205,10 @@ def listing_rows(context: template.Context) -> SafeString:
     versions, download, delete, details, thumb = (
         escape(urls[key]) for key in ("versions", "download", "delete", "details", "thumbnail")
     )
+    size_text = size_formatter()
     for obj in context["files"]:
         basename, name = escape(obj.basename), escape(obj.name)
+        quoted = escape(quote(obj.name, safe=""))
         parts.append(
             _FILE_ROW.format(
                 row_id=row_id(obj.name),
@@ -191,19 +216,15 @@ def listing_rows(context: template.Context) -> SafeString:
                 versions=versions,
                 details=details,
                 download=download,
-                quoted=escape(quote(obj.name, safe="")),
+                quoted=quoted,
                 name=name,
                 icon=(
-                    _THUMBNAIL.format(
-                        thumb=thumb,
-                        quoted=escape(quote(obj.name, safe="")),
-                        generation=obj.generation,
-                    )
+                    _THUMBNAIL.format(thumb=thumb, quoted=quoted, generation=obj.generation)
                     if has_thumbnail(obj.content_type, obj.size)
                     else _FILE_ICON
                 ),
                 middle=_middle_name(obj.basename),
-                size=escape(filesizeformat(obj.size)),
+                size=size_text(obj.size),
                 content_type=escape(obj.content_type),
                 when=_when(obj.updated),
                 history=_HISTORY,
