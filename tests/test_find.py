@@ -158,7 +158,6 @@ def test_the_scan_goes_on_statement_after_statement_and_stops_at_its_budget(
         assert names == expected(query) and pages >= len(NAMES) // 5 and partial, text
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
 def without_the_scan(monkeypatch, bucket, texts, patterns, common) -> list:
     """Each search finds what it should without the ordered scan; then, with more candidates
     than the first way reads, the scan takes over with the same results. The scan's calls."""
@@ -176,6 +175,7 @@ def without_the_scan(monkeypatch, bucket, texts, patterns, common) -> list:
     return scanned
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
 def test_postgresql_reads_rare_matches_from_the_trigram_index(named, monkeypatch):
     assert find._has_trigram_index()
     without_the_scan(
