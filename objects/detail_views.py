@@ -308,6 +308,10 @@ def object_pdf_page(request: HttpRequest, bucket_id: str) -> HttpResponse:
         data = services.retry_if_replaced(render)
     except (services.ObjectNotFound, services.BlobMissing, pdfs.Unreadable, pdfs.NoPage):
         return HttpResponse("No such page.", status=404, content_type="text/plain")
+    except pdfs.Busy:
+        response = HttpResponse("Busy with other PDFs.", status=503, content_type="text/plain")
+        response["Retry-After"] = "5"
+        return response
     response = served_untrusted(HttpResponse(data, content_type="image/webp"))
     if generation is not None:
         response["Cache-Control"] = "private, max-age=31536000, immutable"

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +37,17 @@ class NoPage(Exception):
     """The PDF has no page of that number."""
 
 
+class Busy(Exception):
+    """This worker process is rendering ``CONCURRENT`` PDFs already, and did for ``WAIT``."""
+
+
+# A render costs a process (~15-40 MB) and up to 10 s of CPU: each worker process runs at most
+# this many at once, whatever the number of its threads; the others wait their turn.
+CONCURRENT = 2
+WAIT = 10  # seconds
+_SLOTS = threading.BoundedSemaphore(CONCURRENT)
+
+
 def is_pdf(content_type: str, name: str) -> bool:
     kind = content_type.split(";", 1)[0].strip().lower()
     return kind in TYPES or (kind == "application/octet-stream" and name.lower().endswith(".pdf"))
@@ -54,6 +66,15 @@ def render_page(obj: ObjectData, page: int) -> bytes:
 def _run(obj: ObjectData, page: int) -> tuple[int, bytes]:
     if obj.size > PDF_LIMIT:
         raise Unreadable
+    if not _SLOTS.acquire(timeout=WAIT):
+        raise Busy
+    try:
+        return _render(obj, page)
+    finally:
+        _SLOTS.release()
+
+
+def _render(obj: ObjectData, page: int) -> tuple[int, bytes]:
     with services.object_open(obj) as handle, _descriptor(handle) as fd:
         try:
             done = subprocess.run(

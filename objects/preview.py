@@ -138,6 +138,8 @@ def _pdf(obj: Object, page: int) -> Preview:
         return Preview(
             "none", reason="This PDF cannot be read here (damaged, or protected by a password)."
         )
+    except pdfs.Busy:
+        return Preview("none", reason="The server is busy with other PDFs: reload in a moment.")
     except services.BlobMissing:
         return Preview("none", reason="The file changed or went while it was read.")
     if pages == 0:

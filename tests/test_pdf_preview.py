@@ -138,3 +138,24 @@ def test_a_backend_without_files_gets_a_spooled_copy():
     data = pdf_bytes(RED)
     with pdfs._descriptor(io.BytesIO(data)) as fd:
         assert os.pread(fd, len(data) + 1, 0) == data
+
+
+def test_a_worker_renders_two_pdfs_at_once_and_the_rest_wait_their_turn(
+    alice_client, bucket, monkeypatch
+):
+    import threading
+
+    obj = put(bucket, "r.pdf", pdf_bytes(RED), "application/pdf")
+    slots = threading.BoundedSemaphore(pdfs.CONCURRENT)
+    monkeypatch.setattr(pdfs, "_SLOTS", slots)
+    monkeypatch.setattr(pdfs, "WAIT", 0.05)
+    for _ in range(pdfs.CONCURRENT):  # two renders running
+        slots.acquire()
+    busy = alice_client.get(page_url(bucket, obj, 1))
+    assert busy.status_code == 503 and busy["Retry-After"] == "5"
+    assert "The server is busy with other PDFs" in (
+        details(alice_client, bucket, obj.name).content.decode()
+    )
+    slots.release()  # one ends: the next goes
+    assert near(center(alice_client.get(page_url(bucket, obj, 1)).content), RED)
+    slots.release()
