@@ -278,9 +278,17 @@ def object_thumbnail(request: HttpRequest, bucket_id: str) -> HttpResponse:
         data = services.retry_if_replaced(make)
     except (services.ObjectNotFound, services.BlobMissing, thumbnails.NoThumbnail):
         return HttpResponse("No thumbnail for this file.", status=404, content_type="text/plain")
+    except thumbnails.Busy:
+        return _busy("Busy with other thumbnails.")
     response = served_untrusted(HttpResponse(data, content_type="image/webp"))
     if generation is not None:
         response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+def _busy(text: str) -> HttpResponse:
+    response = HttpResponse(text, status=503, content_type="text/plain")
+    response["Retry-After"] = "5"
     return response
 
 
@@ -297,6 +305,8 @@ def object_pdf_page(request: HttpRequest, bucket_id: str) -> HttpResponse:
     bucket = get_bucket_for_user(request, bucket_id)
     generation = parse_generation(request.GET.get("generation", ""))
     name, page = request.GET.get("name", ""), _page_number(request)
+    if page < 1:
+        return HttpResponse("No such page.", status=404, content_type="text/plain")
 
     def render() -> bytes:
         obj = services.object_get(bucket=bucket, name=name, generation=generation)
@@ -309,9 +319,7 @@ def object_pdf_page(request: HttpRequest, bucket_id: str) -> HttpResponse:
     except (services.ObjectNotFound, services.BlobMissing, pdfs.Unreadable, pdfs.NoPage):
         return HttpResponse("No such page.", status=404, content_type="text/plain")
     except pdfs.Busy:
-        response = HttpResponse("Busy with other PDFs.", status=503, content_type="text/plain")
-        response["Retry-After"] = "5"
-        return response
+        return _busy("Busy with other PDFs.")
     response = served_untrusted(HttpResponse(data, content_type="image/webp"))
     if generation is not None:
         response["Cache-Control"] = "private, max-age=31536000, immutable"

@@ -1,6 +1,6 @@
 """Find: a bucket's live names by substring (case-insensitive) or by GCS ``matchGlob``.
 
-Every result is decided in Python (``Query.matches``): ``needle in name.lower()`` for text, the
+Every result is decided in Python (``Query.matches``): ``needle in fold(name)`` for text, the
 RE2 automaton of ``objects.glob`` for a glob. The database only narrows the candidates, with a
 LIKE pattern that every result is sure to satisfy (a superset), in three ways:
 
@@ -67,6 +67,40 @@ def _squeeze(parts: list[str]) -> str:
     return "".join(out)
 
 
+# The characters whose lower() is longer than themselves ("İ" is "i" + U+0307) or ASCII while
+# they are not (the Kelvin sign is "k"): fold() leaves them as they are, so that a search's
+# LIKE patterns (ASCII folded by the database, "_" for any other character) find every match.
+_UNFOLDED = frozenset(
+    c for c in map(chr, range(0x80, 0x10000)) if len(c.lower()) != 1 or c.lower().isascii()
+)
+
+
+def fold(text: str) -> str:
+    """``text`` in lower case, each character on its own and of the same kind: what *Name
+    contains* compares."""
+    if text.isascii() or _UNFOLDED.isdisjoint(text):
+        return text.lower()
+    return "".join(c if c in _UNFOLDED else c.lower() for c in text)
+
+
+def _trigram_pattern(lowered: str, ascii_flags: list[bool]) -> str | None:
+    """The ``lower(name) LIKE`` pattern for the trigram index, from the query's characters
+    (lowered; flags say which are ASCII literals): only those are kept, anything else is "%"
+    (the database's lower() of other characters need not be Python's, nor of the same length).
+    None without three ASCII literals in a row, which the index could not use."""
+    parts, run, longest = ["%"], 0, 0
+    for char, literal in zip(lowered, ascii_flags, strict=True):
+        if literal:
+            parts.append(_like_escape(char))
+            run += 1
+            longest = max(longest, run)
+        else:
+            parts.append("%")
+            run = 0
+    parts.append("%")
+    return _squeeze(parts) if longest >= 3 else None
+
+
 @dataclass
 class Query:
     """What a search asks, compiled: the check, the name range and the LIKE patterns."""
@@ -80,8 +114,8 @@ class Query:
     like: str = "%"
     # The same for ``lower(name) LIKE``, when it holds three literal characters in a row.
     trigram: str | None = None
-    # A text without letters that have a case (digits, punctuation, most scripts) is looked
-    # for as it is, by instr()/strpos(): ~25 % faster than LIKE on SQLite.
+    # An ASCII text without letters (digits, punctuation) is looked for as it is, by
+    # instr()/strpos(): ~25 % faster than LIKE on SQLite.
     exact: str | None = None
 
     @classmethod
@@ -100,18 +134,19 @@ class Query:
 
     @classmethod
     def _contains(cls, text: str) -> "Query":
-        needle = text.lower()
+        needle = fold(text)
         # Each non-ASCII character becomes "_" (any one character): the databases fold case for
-        # ASCII only in this column's collation, and "_" lets every case of the others through.
+        # ASCII only in this column's collation, and "_" lets every case of the others through
+        # (fold() keeps every character's length and ASCII-ness, so this is exact).
         body = "".join(_like_escape(c) if c.isascii() else "_" for c in text)
-        usable = len(needle) >= 3
         return cls(
             text,
             "contains",
-            lambda name: needle in name.lower(),
+            lambda name: needle in fold(name),
             like=f"%{body}%",
-            trigram=f"%{_like_escape(needle)}%" if usable else None,
-            exact=text if text.lower() == text == text.upper() else None,
+            trigram=_trigram_pattern(needle, [c.isascii() for c in needle]),
+            # An ASCII text without letters is looked for as it is.
+            exact=text if text.isascii() and text.lower() == text == text.upper() else None,
         )
 
     @classmethod
@@ -120,14 +155,18 @@ class Query:
             regex = compile_glob(text)
         except InvalidGlob as exc:
             raise InvalidQuery(str(exc)) from None
-        parts, prefix, literal_run, longest, i, in_prefix = [], [], 0, 0, 0, True
+        parts, prefix, i, in_prefix = [], [], 0, True
+        lowered: list[str] = []  # the pattern for lower(name): literals lowered, "" for a wildcard
+        literal_flags: list[bool] = []
         while i < len(text):
             char = text[i]
             if char == "\\" and i + 1 < len(text):
                 literal = text[i + 1]
                 i += 2
             elif char in _GLOB_SPECIAL:
-                in_prefix, literal_run = False, 0
+                in_prefix = False
+                lowered.append("")
+                literal_flags.append(False)
                 if char == "?" or char == "[":
                     parts.append("_")
                     if char == "[":  # the class's first character may be "]" itself
@@ -158,8 +197,8 @@ class Query:
             if in_prefix:
                 prefix.append(literal)
             parts.append(_like_escape(literal))
-            literal_run += 1
-            longest = max(longest, literal_run)
+            lowered.append(literal.lower() if literal.isascii() else "")
+            literal_flags.append(literal.isascii())
         like = _squeeze(parts)
         start = "".join(prefix)
         return cls(
@@ -169,7 +208,7 @@ class Query:
             start=start,
             upper=successor(start) if start else None,
             like=like,
-            trigram=like.lower() if longest >= 3 else None,
+            trigram=_trigram_pattern("".join(c or "\x00" for c in lowered), literal_flags),
         )
 
 

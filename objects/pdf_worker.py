@@ -1,9 +1,11 @@
 """Reads one PDF in a process of its own, for objects/pdfs.py: never imported by the app.
 
 A PDF is a program of sorts, and any user can upload one, so PDFium (pypdfium2) parses it here,
-in a child process started per request with ``python -I``, an empty environment (none of the
-server's secrets) and limits on its own CPU time, address space, file writes and processes: a
-PDF that is slow, huge or crafted to crash the parser costs this process, never a server worker.
+in a child process started per request with ``python -I``, an empty environment and limits on
+its own CPU time, address space, file writes and (unless it runs as root) processes: a PDF that
+is slow, huge or crafted to crash the parser costs this process, never a server worker. It is
+not a sandbox against an exploit of PDFium itself: the process runs as the server's user, with
+its file system and network (run the server as a user of its own, not root).
 
     python -I pdf_worker.py FD PAGE WIDTH
 
@@ -29,7 +31,8 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # no processes (or threads) of its own
+    # No processes (or threads) of its own; root is exempt (objects/pdfs.py kills its group).
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
 
 
 def main(fd: int, page: int, width: int) -> int:

@@ -10,6 +10,7 @@ lies on local disk, or a copy spooled to a temporary file from a cloud backend. 
 """
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -44,7 +45,7 @@ class Busy(Exception):
 # A render costs a process (~15-40 MB) and up to 10 s of CPU: each worker process runs at most
 # this many at once, whatever the number of its threads; the others wait their turn.
 CONCURRENT = 2
-WAIT = 10  # seconds
+WAIT = 2  # seconds: a waiting request holds one of the server's threads
 _SLOTS = threading.BoundedSemaphore(CONCURRENT)
 
 
@@ -76,24 +77,37 @@ def _run(obj: ObjectData, page: int) -> tuple[int, bytes]:
 
 def _render(obj: ObjectData, page: int) -> tuple[int, bytes]:
     with services.object_open(obj) as handle, _descriptor(handle) as fd:
+        # A session of its own: on a timeout, or once it is done, its whole process group is
+        # killed (RLIMIT_NPROC stops a child from forking only when the server is not root).
+        child = subprocess.Popen(
+            [sys.executable, "-I", str(_WORKER), str(fd), str(page), str(WIDTH)],
+            pass_fds=(fd,),
+            env={},  # none of the server's settings
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                [sys.executable, "-I", str(_WORKER), str(fd), str(page), str(WIDTH)],
-                pass_fds=(fd,),
-                env={},  # none of the server's settings or secrets
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=TIMEOUT,
-                check=False,
-            )
+            output, _ = child.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             raise Unreadable from None
-    if done.returncode == _NO_PAGE:
+        finally:
+            _kill_group(child)
+    if child.returncode == _NO_PAGE:
         raise NoPage
-    count, newline, image = done.stdout.partition(b"\n")
-    if done.returncode != 0 or not newline or not count.isdigit():
+    count, newline, image = output.partition(b"\n")
+    if child.returncode != 0 or not newline or not count.isdigit():
         raise Unreadable  # _UNREADABLE, or killed by its limits
     return int(count), image
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # gone already
+    child.wait()
 
 
 @contextmanager

@@ -8,14 +8,15 @@ for a year, so each browser asks once per version of a file; nothing is stored o
 Bounds, since any uploaded file can claim to be an image: at most ``preview.IMAGE_LIMIT`` bytes
 read (spooled to disk beyond 1 MiB when the backend cannot seek), only the formats of
 ``FORMATS`` (Pillow guesses none other), at most ``MAX_PIXELS`` decoded (a "decompression bomb"
-is refused before its pixels are), the first frame of an animation. A file Pillow cannot read
-has no thumbnail (the listing keeps its file icon).
+is refused before its pixels are; shrunk before any copy), the first frame of an animation,
+at most ``CONCURRENT`` at a time per worker process. A file Pillow cannot read, whatever it
+raises, has no thumbnail (the listing keeps its file icon).
 """
 
 import io
 import shutil
 import tempfile
-import warnings
+import threading
 
 from . import preview, services
 from .models import ObjectData
@@ -30,6 +31,17 @@ class NoThumbnail(Exception):
     pass
 
 
+class Busy(Exception):
+    """This worker process has been making ``CONCURRENT`` thumbnails for ``WAIT`` seconds."""
+
+
+# Decoding holds up to ~4 bytes a pixel of the (reduced) image: a few at a time per worker
+# process, whatever the number of its threads.
+CONCURRENT = 2
+WAIT = 5  # seconds; a browser asks for at most ~6 at once
+_SLOTS = threading.BoundedSemaphore(CONCURRENT)
+
+
 def has_thumbnail(content_type: str, size: int) -> bool:
     """Whether the listing asks for a thumbnail of a file of this type and size."""
     kind = content_type.split(";", 1)[0].strip().lower()
@@ -37,37 +49,50 @@ def has_thumbnail(content_type: str, size: int) -> bool:
 
 
 def thumbnail(obj: ObjectData) -> bytes:
-    """The WebP thumbnail of ``obj``. Raises NoThumbnail, or services.BlobMissing."""
-    # Imported here: only the workers that make thumbnails pay for Pillow's memory.
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
+    """The WebP thumbnail of ``obj``. Raises NoThumbnail, Busy, or services.BlobMissing."""
     if not has_thumbnail(obj.content_type, obj.size):
         raise NoThumbnail
-    with services.object_open(obj) as handle, _seekable(handle) as source:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(source, formats=FORMATS) as image:
-                    if image.format == "JPEG":
-                        image.draft("RGB", (SIZE, SIZE))  # decode at 1/2 to 1/8 scale
-                    width, height = image.size
-                    if width * height > MAX_PIXELS:
-                        raise NoThumbnail
-                    small = ImageOps.exif_transpose(image).convert("RGBA")
-                    small.thumbnail((SIZE, SIZE))
-                    out = io.BytesIO()
-                    small.save(out, "WEBP", quality=80, method=4)
-                    return out.getvalue()
-        except (
-            UnidentifiedImageError,  # not one of FORMATS
-            Image.DecompressionBombError,
-            Image.DecompressionBombWarning,
-            OSError,  # truncated or corrupt
-            ValueError,
-            SyntaxError,  # how some of Pillow's decoders say "corrupt"
-            EOFError,
-        ):
-            raise NoThumbnail from None
+    if not _SLOTS.acquire(timeout=WAIT):
+        raise Busy
+    try:
+        with services.object_open(obj) as handle, _seekable(handle) as source:
+            return _make(source)
+    finally:
+        _SLOTS.release()
+
+
+def _make(source) -> bytes:
+    # Imported here: only the workers that make thumbnails pay for Pillow's memory.
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(source, formats=FORMATS) as image:
+            if image.format == "JPEG":
+                image.draft("RGB", (SIZE, SIZE))  # decode at 1/2 to 1/8 scale
+            width, height = image.size
+            if width * height > MAX_PIXELS:  # before a pixel is decoded
+                raise NoThumbnail
+            exif = image.getexif()
+            image.thumbnail((SIZE, SIZE))  # shrunk first: the copies below are small
+            small = ImageOps.exif_transpose(_with_orientation(image, exif)).convert("RGBA")
+            out = io.BytesIO()
+            small.save(out, "WEBP", quality=80, method=4)
+            return out.getvalue()
+    except NoThumbnail:
+        raise
+    except Exception:
+        # Any uploaded file reaches Pillow's decoders: whatever they raise on one (a corrupt
+        # EXIF block, a mutated WebP, a decompression bomb), it has no thumbnail.
+        raise NoThumbnail from None
+
+
+def _with_orientation(image, exif):
+    """``image`` (shrunk, so a new image without the original's EXIF) with the original's
+    orientation tag, which exif_transpose reads."""
+    orientation = exif.get(0x0112) if exif else None
+    if orientation:
+        image.getexif()[0x0112] = orientation
+    return image
 
 
 class _seekable:

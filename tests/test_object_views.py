@@ -696,8 +696,8 @@ def test_plain_create_folder_and_upload_go_back_to_the_same_view(alice_client, b
     assert shown_names(alice_client.get(sent["Location"])) == ["b.txt", "a.txt"]
 
 
-@pytest.mark.parametrize("language", ["en-us", "fr"])
-def test_listing_sizes_read_as_djangos_filesizeformat(language):
+@pytest.mark.parametrize("language, separator", [("en-us", False), ("fr", False), ("en-us", True)])
+def test_listing_sizes_read_as_djangos_filesizeformat(language, separator, settings):
     """The listing writes sizes itself in English (objects/templatetags/pane.py): the same text
     as Django's filter, every unit and rounding edge, and Django's own in other languages."""
     from django.template.defaultfilters import filesizeformat
@@ -710,6 +710,7 @@ def test_listing_sizes_read_as_djangos_filesizeformat(language):
     for unit in (2**10, 2**20, 2**30, 2**40, 2**50):
         for mantissa in range(0, 1100, 7):
             sizes.update({mantissa * unit // 10 - 1, mantissa * unit // 10, unit * 1023 + 51})
+    settings.USE_THOUSAND_SEPARATOR = separator
     with translation.override(language):
         write = size_formatter()
         for size in sorted(sizes):

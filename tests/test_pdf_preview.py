@@ -77,6 +77,7 @@ def test_each_page_is_an_image_of_that_page_cached_by_generation(alice_client, b
             width, height = image.size
             assert width == pdfs.WIDTH and abs(height - pdfs.WIDTH * 792 / 612) <= 1
     assert alice_client.get(page_url(bucket, obj, 4)).status_code == 404
+    assert alice_client.get(page_url(bucket, obj, 0)).status_code == 404
 
 
 def test_a_pdf_stored_as_octet_stream_is_previewed_by_its_name(alice_client, bucket):

@@ -1,6 +1,7 @@
 """Thumbnails of the listing's images (issue 15, "images (with a thumbnail)"):
 objects/thumbnails.py and the object_thumbnail view, through Django's test client."""
 
+import base64
 import io
 import re
 import struct
@@ -117,3 +118,57 @@ def test_only_the_owner_gets_thumbnails(alice_client, charlie_client, bucket, cl
     obj = put(bucket, "cat.png", image_bytes("PNG"), content_type="image/png")
     assert charlie_client.get(thumb_url(bucket, obj)).status_code == 404
     assert client.get(thumb_url(bucket, obj)).status_code == 302
+
+
+# Two files a mutation fuzzer made of valid images, which once made Pillow raise what the view
+# did not expect (a struct.error from a WebP, a TypeError from a corrupt EXIF block): a 500.
+FUZZED = {
+    "webp": base64.b64decode(
+        "UklGRpIAAABXRUJQVlA4WAoAAAAIAAAAJwAAHQAAVlA4IEAAAABQAwCdASooAB4APm02l0ikIyIhJWgAgA2JZwB2"
+        "AABYzxq0AAD+8iJf/+wZy2BKD//7nA/7nA/7nA/isc2A0AAARVhJRiwAAABNTQAqAAAACAACASgAAgAAAAUAAAAm"
+        "ARIAAwAAAAEABgAAAAAAAGRlc2MAAA=="
+    ),
+    "jpeg": base64.b64decode(
+        "/9j/4AAQSkZJRgABAQAAAQABAAD/4QA0RXhpZgAATU0AKgAAAAgAAgEfAAIAAAAFAAAAJgESAAMAAAABAAYAAAAA"
+        "AABkZXNjAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0"
+        "Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhlzIyMjIy4jIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy"
+        "MjIyMjIyMjIyMjIyMjL/wAARCAAeACgDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL"
+        "/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRol"
+        "JicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWm"
+        "p6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEB"
+        "AQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHB"
+        "CSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0iXZ3eHl6goOE"
+        "hYaHiImKkpOUlZaXmJmaVaOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3"
+        "+Pn6/9oADAMBAAIRAxEAPwDgqKKK8M/VAooooAKKKKACiiigAooooAKKKKAP/9k="
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FUZZED))
+def test_a_fuzzed_image_has_no_thumbnail_and_no_error(alice_client, bucket, kind):
+    obj = put(bucket, "fuzzed." + kind, FUZZED[kind], content_type="image/" + kind)
+    assert alice_client.get(thumb_url(bucket, obj)).status_code == 404
+
+
+def test_exif_orientation_is_applied(alice_client, bucket):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to show
+    obj = put(bucket, "turned.jpg", image_bytes("JPEG", exif=exif), content_type="image/jpeg")
+    with Image.open(io.BytesIO(alice_client.get(thumb_url(bucket, obj)).content)) as small:
+        assert small.size[1] == thumbnails.SIZE and small.size[0] < small.size[1]
+
+
+def test_thumbnails_are_made_two_at_a_time_per_worker(alice_client, bucket, monkeypatch):
+    import threading
+
+    obj = put(bucket, "cat.png", image_bytes("PNG"), content_type="image/png")
+    slots = threading.BoundedSemaphore(thumbnails.CONCURRENT)
+    monkeypatch.setattr(thumbnails, "_SLOTS", slots)
+    monkeypatch.setattr(thumbnails, "WAIT", 0.05)
+    for _ in range(thumbnails.CONCURRENT):
+        slots.acquire()
+    busy = alice_client.get(thumb_url(bucket, obj))
+    assert busy.status_code == 503 and busy["Retry-After"] == "5"
+    slots.release()
+    assert alice_client.get(thumb_url(bucket, obj)).status_code == 200
+    slots.release()

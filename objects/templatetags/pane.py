@@ -6,6 +6,7 @@ from html import escape  # what django.utils.html.escape calls, without its lazy
 from urllib.parse import quote
 
 from django import template
+from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.template.defaulttags import CsrfTokenNode
 from django.utils.html import conditional_escape
@@ -68,8 +69,9 @@ _UNITS = ((1 << 50, "PB"), (1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1
 
 
 def _size_in_english(size: int) -> str:
-    """Django's ``filesizeformat`` of ``size`` in English (tests/test_pane_rows.py checks it
-    against Django's): the same text, without its ~9 us of translation and localization."""
+    """Django's ``filesizeformat`` of ``size`` in English, without thousands separators
+    (tests/test_object_views.py checks it against Django's): the same text, without its ~9 us
+    of translation and localization."""
     if size < 0:
         return "-" + _size_in_english(-size)
     for unit, label in _UNITS:
@@ -81,7 +83,7 @@ def _size_in_english(size: int) -> str:
 def size_formatter():
     """How the page writes sizes: Django's ``filesizeformat``, escaped, or its English when
     English is the language (the same text, ~10x faster)."""
-    if get_language() in ("en", "en-us"):
+    if get_language() in ("en", "en-us") and not settings.USE_THOUSAND_SEPARATOR:
         return _size_in_english
     return lambda size: escape(filesizeformat(size))
 
