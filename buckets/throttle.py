@@ -34,6 +34,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from objstore_site.slots import Busy, Slots
+
 from .models import LoginFailure
 
 logger = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ SWEEP_EVERY = 60  # seconds between two deletions of old rows, per process
 _last_sweep = 0.0
 _slots_lock = threading.Lock()
 WAITING_PER_SLOT = 3  # sign-ins that may wait for each password-checking slot
-_slots: tuple[int, threading.BoundedSemaphore, threading.BoundedSemaphore] | None = None
+_slots: Slots | None = None
 
 
 def _now() -> datetime:
@@ -141,16 +143,14 @@ def clear_account(username: str) -> None:
     LoginFailure.objects.filter(scope=LoginFailure.ACCOUNT, key=account_key(username)).delete()
 
 
-def _password_check_slots() -> tuple[threading.BoundedSemaphore, threading.BoundedSemaphore]:
-    """This process's slots for hashing a password, and its places for holding or waiting for
-    one (``WAITING_PER_SLOT`` waiting per slot; a thread that waits is one the API lacks)."""
+def _password_check_slots() -> Slots:
+    """This process's slots for hashing a password (``WAITING_PER_SLOT`` waiting per slot)."""
     global _slots
     size = max(1, settings.OBJSTORE_LOGIN_CONCURRENT_CHECKS)
     with _slots_lock:
-        if _slots is None or _slots[0] != size:
-            places = threading.BoundedSemaphore(size * (1 + WAITING_PER_SLOT))
-            _slots = (size, threading.BoundedSemaphore(size), places)
-        return _slots[1], _slots[2]
+        if _slots is None or _slots.size != size:
+            _slots = Slots(size, wait=0, waiting_per_slot=WAITING_PER_SLOT)
+        return _slots
 
 
 @contextmanager
@@ -158,18 +158,11 @@ def password_check_slot():
     """Holds one of this process's password-checking slots; raises ``ValidationError`` at once
     when too many sign-ins are waiting already, or if none frees up within
     ``OBJSTORE_LOGIN_CHECK_WAIT`` seconds."""
-    slots, places = _password_check_slots()
-    if not places.acquire(blocking=False):
-        raise forms.ValidationError(BUSY, code="throttled")
     try:
-        if not slots.acquire(timeout=settings.OBJSTORE_LOGIN_CHECK_WAIT):
-            raise forms.ValidationError(BUSY, code="throttled")
-        try:
+        with _password_check_slots().held(settings.OBJSTORE_LOGIN_CHECK_WAIT):
             yield
-        finally:
-            slots.release()
-    finally:
-        places.release()
+    except Busy:
+        raise forms.ValidationError(BUSY, code="throttled") from None
 
 
 class ThrottledLoginMixin:

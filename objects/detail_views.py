@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from buckets.access import get_bucket_for_user
 from buckets.models import Bucket
+from objstore_site.slots import Busy
 
 from . import pdfs, preview, ranges, services, thumbnails, zips
 from .api.resources import base_url, quote_name
@@ -278,8 +279,14 @@ def object_thumbnail(request: HttpRequest, bucket_id: str) -> HttpResponse:
         data = services.retry_if_replaced(make)
     except (services.ObjectNotFound, services.BlobMissing, thumbnails.NoThumbnail):
         return HttpResponse("No thumbnail for this file.", status=404, content_type="text/plain")
-    except thumbnails.Busy:
+    except Busy:
         return _busy("Busy with other thumbnails.")
+    return _rendered_image(data, generation)
+
+
+def _rendered_image(data: bytes, generation: int | None) -> HttpResponse:
+    """A WebP made of a user's file; kept by the browser for a year when its URL names the
+    generation it was made of."""
     response = served_untrusted(HttpResponse(data, content_type="image/webp"))
     if generation is not None:
         response["Cache-Control"] = "private, max-age=31536000, immutable"
@@ -318,12 +325,9 @@ def object_pdf_page(request: HttpRequest, bucket_id: str) -> HttpResponse:
         data = services.retry_if_replaced(render)
     except (services.ObjectNotFound, services.BlobMissing, pdfs.Unreadable, pdfs.NoPage):
         return HttpResponse("No such page.", status=404, content_type="text/plain")
-    except pdfs.Busy:
+    except Busy:
         return _busy("Busy with other PDFs.")
-    response = served_untrusted(HttpResponse(data, content_type="image/webp"))
-    if generation is not None:
-        response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response
+    return _rendered_image(data, generation)
 
 
 # What a move may be refused for besides its names, and the status each answers.

@@ -1,4 +1,5 @@
-"""Reads one PDF in a process of its own, for objects/pdfs.py: never imported by the app.
+"""Reads one PDF in a process of its own, for objects/pdfs.py (which imports only its exit
+statuses: nothing here runs on import).
 
 A PDF is a program of sorts, and any user can upload one, so PDFium (pypdfium2) parses it here,
 in a child process started per request with ``python -I``, an empty environment and limits on

@@ -15,19 +15,20 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from objstore_site.slots import Slots
+
 from . import services
 from .models import ObjectData
+from .pdf_worker import NO_PAGE
 
 PDF_LIMIT = 100 * 1024 * 1024
 WIDTH = 1000  # pixels: sharp at the preview's width on most screens, ~100-300 KB a page
 TIMEOUT = 20  # seconds, wall clock (the worker's CPU limit is 10 s)
 TYPES = frozenset({"application/pdf", "application/x-pdf"})
 _WORKER = Path(__file__).with_name("pdf_worker.py")
-_UNREADABLE, _NO_PAGE = 3, 4  # pdf_worker's exit statuses
 
 
 class Unreadable(Exception):
@@ -38,15 +39,9 @@ class NoPage(Exception):
     """The PDF has no page of that number."""
 
 
-class Busy(Exception):
-    """This worker process is rendering ``CONCURRENT`` PDFs already, and did for ``WAIT``."""
-
-
-# A render costs a process (~15-40 MB) and up to 10 s of CPU: each worker process runs at most
-# this many at once, whatever the number of its threads; the others wait their turn.
-CONCURRENT = 2
-WAIT = 2  # seconds: a waiting request holds one of the server's threads
-_SLOTS = threading.BoundedSemaphore(CONCURRENT)
+# A render costs a process (~15-40 MB) and up to 10 s of CPU: two at once in each worker
+# process, whatever the number of its threads; a few more wait up to 2 s, others get Busy.
+SLOTS = Slots(2, wait=2)
 
 
 def is_pdf(content_type: str, name: str) -> bool:
@@ -67,12 +62,8 @@ def render_page(obj: ObjectData, page: int) -> bytes:
 def _run(obj: ObjectData, page: int) -> tuple[int, bytes]:
     if obj.size > PDF_LIMIT:
         raise Unreadable
-    if not _SLOTS.acquire(timeout=WAIT):
-        raise Busy
-    try:
+    with SLOTS.held():  # or objstore_site.slots.Busy
         return _render(obj, page)
-    finally:
-        _SLOTS.release()
 
 
 def _render(obj: ObjectData, page: int) -> tuple[int, bytes]:
@@ -94,11 +85,11 @@ def _render(obj: ObjectData, page: int) -> tuple[int, bytes]:
             raise Unreadable from None
         finally:
             _kill_group(child)
-    if child.returncode == _NO_PAGE:
+    if child.returncode == NO_PAGE:
         raise NoPage
     count, newline, image = output.partition(b"\n")
     if child.returncode != 0 or not newline or not count.isdigit():
-        raise Unreadable  # _UNREADABLE, or killed by its limits
+        raise Unreadable  # pdf_worker.UNREADABLE, or killed by its limits
     return int(count), image
 
 

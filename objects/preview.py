@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from objstore_site.slots import Busy
+
 from . import pdfs, services
 from .models import Object
 
@@ -138,7 +140,7 @@ def _pdf(obj: Object, page: int) -> Preview:
         return Preview(
             "none", reason="This PDF cannot be read here (damaged, or protected by a password)."
         )
-    except pdfs.Busy:
+    except Busy:
         return Preview("none", reason="The server is busy with other PDFs: reload in a moment.")
     except services.BlobMissing:
         return Preview("none", reason="The file changed or went while it was read.")

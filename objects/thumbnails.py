@@ -9,14 +9,15 @@ Bounds, since any uploaded file can claim to be an image: at most ``preview.IMAG
 read (spooled to disk beyond 1 MiB when the backend cannot seek), only the formats of
 ``FORMATS`` (Pillow guesses none other), at most ``MAX_PIXELS`` decoded (a "decompression bomb"
 is refused before its pixels are; shrunk before any copy), the first frame of an animation,
-at most ``CONCURRENT`` at a time per worker process. A file Pillow cannot read, whatever it
+at most two at a time per worker process (``SLOTS``). A file Pillow cannot read, whatever it
 raises, has no thumbnail (the listing keeps its file icon).
 """
 
 import io
 import shutil
 import tempfile
-import threading
+
+from objstore_site.slots import Slots
 
 from . import preview, services
 from .models import ObjectData
@@ -31,15 +32,9 @@ class NoThumbnail(Exception):
     pass
 
 
-class Busy(Exception):
-    """This worker process has been making ``CONCURRENT`` thumbnails for ``WAIT`` seconds."""
-
-
-# Decoding holds up to ~4 bytes a pixel of the (reduced) image: a few at a time per worker
-# process, whatever the number of its threads.
-CONCURRENT = 2
-WAIT = 5  # seconds; a browser asks for at most ~6 at once
-_SLOTS = threading.BoundedSemaphore(CONCURRENT)
+# Decoding holds up to ~4 bytes a pixel of the (reduced) image: two at a time per worker
+# process, whatever the number of its threads (a browser asks for ~6 at once).
+SLOTS = Slots(2, wait=5)
 
 
 def has_thumbnail(content_type: str, size: int) -> bool:
@@ -49,16 +44,12 @@ def has_thumbnail(content_type: str, size: int) -> bool:
 
 
 def thumbnail(obj: ObjectData) -> bytes:
-    """The WebP thumbnail of ``obj``. Raises NoThumbnail, Busy, or services.BlobMissing."""
+    """The WebP thumbnail of ``obj``. Raises NoThumbnail, services.BlobMissing, or
+    objstore_site.slots.Busy."""
     if not has_thumbnail(obj.content_type, obj.size):
         raise NoThumbnail
-    if not _SLOTS.acquire(timeout=WAIT):
-        raise Busy
-    try:
-        with services.object_open(obj) as handle, _seekable(handle) as source:
-            return _make(source)
-    finally:
-        _SLOTS.release()
+    with SLOTS.held(), services.object_open(obj) as handle, _seekable(handle) as source:
+        return _make(source)
 
 
 def _make(source) -> bytes:

@@ -185,7 +185,7 @@ def test_the_admin_login_is_throttled_too(alice, clock, password_checks):
 
 def test_password_checks_wait_for_a_free_slot_then_are_refused(alice, settings):
     settings.OBJSTORE_LOGIN_CHECK_WAIT = 0
-    slots, _ = throttle._password_check_slots()
+    slots = throttle._password_check_slots().slots
     assert slots.acquire(timeout=1)  # another request is hashing a password
     try:
         response, signed_in = sign_in("alice", PASSWORD)
@@ -201,7 +201,7 @@ def test_only_a_few_sign_ins_wait_for_a_slot(alice, settings):
     """With every waiting place taken, a sign-in is refused at once instead of holding one
     more of the worker's threads for OBJSTORE_LOGIN_CHECK_WAIT seconds."""
     settings.OBJSTORE_LOGIN_CHECK_WAIT = 30
-    _, places = throttle._password_check_slots()
+    places = throttle._password_check_slots().places
     taken = 0
     while places.acquire(blocking=False):
         taken += 1

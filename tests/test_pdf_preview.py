@@ -144,13 +144,12 @@ def test_a_backend_without_files_gets_a_spooled_copy():
 def test_a_worker_renders_two_pdfs_at_once_and_the_rest_wait_their_turn(
     alice_client, bucket, monkeypatch
 ):
-    import threading
+    from objstore_site.slots import Slots
 
     obj = put(bucket, "r.pdf", pdf_bytes(RED), "application/pdf")
-    slots = threading.BoundedSemaphore(pdfs.CONCURRENT)
-    monkeypatch.setattr(pdfs, "_SLOTS", slots)
-    monkeypatch.setattr(pdfs, "WAIT", 0.05)
-    for _ in range(pdfs.CONCURRENT):  # two renders running
+    monkeypatch.setattr(pdfs, "SLOTS", Slots(pdfs.SLOTS.size, wait=0.05))
+    slots = pdfs.SLOTS.slots
+    for _ in range(pdfs.SLOTS.size):  # two renders running
         slots.acquire()
     busy = alice_client.get(page_url(bucket, obj, 1))
     assert busy.status_code == 503 and busy["Retry-After"] == "5"

@@ -159,13 +159,12 @@ def test_exif_orientation_is_applied(alice_client, bucket):
 
 
 def test_thumbnails_are_made_two_at_a_time_per_worker(alice_client, bucket, monkeypatch):
-    import threading
+    from objstore_site.slots import Slots
 
     obj = put(bucket, "cat.png", image_bytes("PNG"), content_type="image/png")
-    slots = threading.BoundedSemaphore(thumbnails.CONCURRENT)
-    monkeypatch.setattr(thumbnails, "_SLOTS", slots)
-    monkeypatch.setattr(thumbnails, "WAIT", 0.05)
-    for _ in range(thumbnails.CONCURRENT):
+    monkeypatch.setattr(thumbnails, "SLOTS", Slots(thumbnails.SLOTS.size, wait=0.05))
+    slots = thumbnails.SLOTS.slots
+    for _ in range(thumbnails.SLOTS.size):
         slots.acquire()
     busy = alice_client.get(thumb_url(bucket, obj))
     assert busy.status_code == 503 and busy["Retry-After"] == "5"
